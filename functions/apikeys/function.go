@@ -1,0 +1,35 @@
+// Package apikeys is the "apikeys" Cloud Function: an admin's API keys —
+// list, create, revoke (api.md §1.7, §2.18, E48–E50).
+package apikeys
+
+import (
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/guard"
+	"github.com/owlette/server/shared/ratelimit"
+)
+
+// Name is the function's entry point and service name (shared/routes).
+const Name = "apikeys"
+
+// MaxKeysPerUser bounds how many keys one user may hold.
+const MaxKeysPerUser = 50
+
+// MaxNameLength bounds a key's display name.
+const MaxNameLength = 100
+
+func init() {
+	app.MustStartOnCloudRun()
+	functions.HTTP(Name, app.Function(Register))
+}
+
+// Register adds the group's routes.
+func Register(rt *app.Router) {
+	h := handlers{rt.D}
+	rt.Handle("GET /api/admin/keys", guard.Admin, ratelimit.API, h.list)
+	rt.Handle("POST /api/admin/keys/create", guard.Admin, ratelimit.API, h.create)
+	rt.Handle("DELETE /api/admin/keys/revoke", guard.Admin, ratelimit.API, h.revoke)
+}
+
+type handlers struct{ d *app.Deps }

@@ -1,0 +1,173 @@
+// Package config is the typed configuration every function reads once at cold
+// start. Secrets are given by value (Cloud Run's --set-secrets exposes them as
+// env vars) or by reference ("secret://projects/P/secrets/NAME/versions/V"),
+// resolved from Secret Manager.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Config holds everything the server reads from its environment.
+type Config struct {
+	// ProjectID is the Firebase/GCP project (GOOGLE_CLOUD_PROJECT).
+	ProjectID string
+	// Env is "production", "development" or "local" (OWLETTE_ENV).
+	Env string
+	// OnCloudRun is true when K_SERVICE is set by the platform.
+	OnCloudRun bool
+	// Dev selects the original's relaxed development rate limits
+	// (project id containing "-dev").
+	Dev bool
+
+	SessionSecret    string // SESSION_SECRET, ≥ 32 chars
+	MFAEncryptionKey string // MFA_ENCRYPTION_KEY
+	LLMEncryptionKey string // LLM_ENCRYPTION_KEY (falls back to MFA_ENCRYPTION_KEY)
+	CronSecret       string // CRON_SECRET
+	CortexSecret     string // CORTEX_INTERNAL_SECRET
+	ResendAPIKey     string // RESEND_API_KEY
+	ResendFrom       string // RESEND_FROM_EMAIL
+	FirebaseAPIKey   string // FIREBASE_API_KEY (web API key for the Identity Toolkit exchange)
+	StorageBucket    string // STORAGE_BUCKET
+	BaseURL          string // BASE_URL for links in e-mails
+
+	// Emulators lists the *_EMULATOR_HOST variables that are set.
+	Emulators map[string]string
+}
+
+// Production reports whether cookies must be Secure and secrets are mandatory.
+func (c *Config) Production() bool { return c.Env == "production" }
+
+// Getenv abstracts the environment for tests.
+type Getenv func(string) string
+
+// SecretResolver fetches the value behind a secret:// reference.
+type SecretResolver interface {
+	Resolve(ctx context.Context, ref string) (string, error)
+}
+
+const secretScheme = "secret://"
+
+var emulatorVars = []string{
+	"FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
+	"PUBSUB_EMULATOR_HOST", "FIREBASE_STORAGE_EMULATOR_HOST", "DATASTORE_EMULATOR_HOST",
+}
+
+// Load reads the configuration from getenv, resolving secret references with
+// res (which may be nil when no reference is used).
+func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, error) {
+	c := &Config{
+		ProjectID:      first(getenv("GOOGLE_CLOUD_PROJECT"), getenv("GCLOUD_PROJECT"), getenv("FIREBASE_PROJECT_ID")),
+		Env:            getenv("OWLETTE_ENV"),
+		OnCloudRun:     getenv("K_SERVICE") != "",
+		FirebaseAPIKey: first(getenv("FIREBASE_API_KEY"), getenv("NEXT_PUBLIC_FIREBASE_API_KEY")),
+		StorageBucket:  first(getenv("STORAGE_BUCKET"), getenv("NEXT_PUBLIC_FIREBASE_STORAGE_BUCKET")),
+		BaseURL:        first(getenv("BASE_URL"), getenv("NEXT_PUBLIC_BASE_URL")),
+		ResendFrom:     first(getenv("RESEND_FROM_EMAIL"), "onboarding@resend.dev"),
+		Emulators:      map[string]string{},
+	}
+	for _, v := range emulatorVars {
+		if h := getenv(v); h != "" {
+			c.Emulators[v] = h
+		}
+	}
+	if c.Env == "" {
+		if c.OnCloudRun {
+			c.Env = "production"
+		} else {
+			c.Env = "local"
+		}
+	}
+	if c.ProjectID == "" {
+		return nil, errors.New("GOOGLE_CLOUD_PROJECT is not set")
+	}
+	c.Dev = strings.Contains(c.ProjectID, "-dev")
+	if c.StorageBucket == "" {
+		c.StorageBucket = c.ProjectID + ".firebasestorage.app"
+	}
+
+	// The Admin SDK skips token signature checks in emulator mode, so an
+	// emulator variable on Cloud Run would accept forged tokens.
+	if c.OnCloudRun && len(c.Emulators) > 0 {
+		names := make([]string, 0, len(c.Emulators))
+		for k := range c.Emulators {
+			names = append(names, k)
+		}
+		return nil, fmt.Errorf("refusing to start on Cloud Run with emulator variables set: %s", strings.Join(names, ", "))
+	}
+
+	secrets := []struct {
+		dst      *string
+		names    []string
+		required bool // required in production
+	}{
+		{&c.SessionSecret, []string{"SESSION_SECRET"}, true},
+		{&c.MFAEncryptionKey, []string{"MFA_ENCRYPTION_KEY"}, true},
+		{&c.LLMEncryptionKey, []string{"LLM_ENCRYPTION_KEY"}, false},
+		{&c.CronSecret, []string{"CRON_SECRET"}, true},
+		{&c.CortexSecret, []string{"CORTEX_INTERNAL_SECRET"}, true},
+		{&c.ResendAPIKey, []string{"RESEND_API_KEY"}, false},
+	}
+	var missing []string
+	for _, s := range secrets {
+		v := ""
+		for _, n := range s.names {
+			if v = getenv(n); v != "" {
+				break
+			}
+		}
+		if strings.HasPrefix(v, secretScheme) {
+			if res == nil {
+				return nil, fmt.Errorf("%s is a secret reference but no Secret Manager resolver is available", s.names[0])
+			}
+			val, err := res.Resolve(ctx, strings.TrimPrefix(v, secretScheme))
+			if err != nil {
+				return nil, fmt.Errorf("resolve %s: %w", s.names[0], err)
+			}
+			v = val
+		}
+		*s.dst = v
+		if v == "" && s.required && c.Production() {
+			missing = append(missing, s.names[0])
+		}
+	}
+	if c.LLMEncryptionKey == "" {
+		c.LLMEncryptionKey = c.MFAEncryptionKey
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("required secrets missing in production: %s", strings.Join(missing, ", "))
+	}
+	if len(c.SessionSecret) < 32 {
+		return nil, errors.New("SESSION_SECRET must be at least 32 characters")
+	}
+	if c.Production() && c.FirebaseAPIKey == "" {
+		return nil, errors.New("FIREBASE_API_KEY is required in production")
+	}
+	return c, nil
+}
+
+// NeedsResolver reports whether any variable holds a secret reference.
+func NeedsResolver(getenv Getenv) bool {
+	for _, n := range []string{"SESSION_SECRET", "MFA_ENCRYPTION_KEY", "LLM_ENCRYPTION_KEY", "CRON_SECRET", "CORTEX_INTERNAL_SECRET", "RESEND_API_KEY"} {
+		if strings.HasPrefix(getenv(n), secretScheme) {
+			return true
+		}
+	}
+	return false
+}
+
+// Environ adapts os.Getenv.
+func Environ() Getenv { return os.Getenv }
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

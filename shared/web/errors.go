@@ -1,0 +1,78 @@
+// Package web holds the HTTP plumbing every function shares: handlers that
+// return errors, the one error renderer, the one JSON decoder, JSON responses
+// and the request middleware (request ids, panic recovery, logging, security
+// headers, CORS).
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is an error with a public message and status for the client and a
+// private cause that is only logged.
+type Error struct {
+	Status  int
+	Message string
+	// Fields are extra top-level body fields (e.g. "success": false).
+	Fields map[string]any
+	Cause  error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Cause)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// With returns a copy of e that also carries the extra body field k.
+func (e *Error) With(k string, v any) *Error {
+	c := *e
+	c.Fields = map[string]any{}
+	for fk, fv := range e.Fields {
+		c.Fields[fk] = fv
+	}
+	c.Fields[k] = v
+	return &c
+}
+
+// Wrap returns a copy of e carrying a private cause.
+func (e *Error) Wrap(cause error) *Error {
+	c := *e
+	c.Cause = cause
+	return &c
+}
+
+// Errorf builds an *Error with a formatted public message.
+func Errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+func BadRequest(msg string) *Error   { return &Error{Status: http.StatusBadRequest, Message: msg} }
+func Unauthorized(msg string) *Error { return &Error{Status: http.StatusUnauthorized, Message: msg} }
+func Forbidden(msg string) *Error    { return &Error{Status: http.StatusForbidden, Message: msg} }
+func NotFound(msg string) *Error     { return &Error{Status: http.StatusNotFound, Message: msg} }
+func Conflict(msg string) *Error     { return &Error{Status: http.StatusConflict, Message: msg} }
+
+// Internal hides cause behind a generic 500 message.
+func Internal(cause error) *Error {
+	return &Error{Status: http.StatusInternalServerError, Message: "Internal server error", Cause: cause}
+}
+
+// Unavailable is a 503 for transient upstream failures.
+func Unavailable(msg string, cause error) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Message: msg, Cause: cause}
+}
+
+// AsError converts any error into the *Error that will be rendered.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Internal(err)
+}
