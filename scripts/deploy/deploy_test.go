@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/owlette/server/shared/routes"
+)
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	root, err := findRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// The committed firebase.json must be exactly what the generator writes.
+func TestFirebaseJSONInSync(t *testing.T) {
+	root := moduleRoot(t)
+	cur, err := os.ReadFile(filepath.Join(root, "firebase.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := rewriteFirebaseJSON(cur, hostingFor(routes.Functions, defaultRegion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(cur, want) {
+		t.Fatalf("firebase.json is stale: run `go run ./scripts/deploy hosting`\n--- want ---\n%s", want)
+	}
+}
+
+func TestHostingRewrites(t *testing.T) {
+	src := []byte(`{
+  "firestore": {
+    "rules": "firestore.rules"
+  },
+  "hosting": {"public": "old", "rewrites": []},
+  "emulators": {
+    "auth": { "host": "127.0.0.1", "port": 18099 }
+  }
+}
+`)
+	out, err := rewriteFirebaseJSON(src, hostingFor(routes.Functions, "europe-west1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other keys keep their text and order; hosting stays in place.
+	if !bytes.Contains(out, []byte("{\n  \"firestore\": {\n    \"rules\": \"firestore.rules\"\n  },\n  \"hosting\": {\n    \"public\": \"public\",")) ||
+		!bytes.Contains(out, []byte("  \"emulators\": {\n    \"auth\": { \"host\": \"127.0.0.1\", \"port\": 18099 }\n  }\n}\n")) {
+		t.Fatalf("other keys not preserved:\n%s", out)
+	}
+	again, err := rewriteFirebaseJSON(out, hostingFor(routes.Functions, "europe-west1"))
+	if err != nil || !bytes.Equal(again, out) {
+		t.Fatalf("not idempotent (err %v)", err)
+	}
+
+	var doc struct {
+		Hosting struct {
+			Public   string
+			Rewrites []struct {
+				Source string
+				Run    struct{ ServiceID, Region string }
+			}
+		}
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Hosting.Public != "public" {
+		t.Errorf("public = %q", doc.Hosting.Public)
+	}
+	i := 0
+	for _, f := range routes.Functions {
+		for _, p := range f.Paths {
+			if i >= len(doc.Hosting.Rewrites) {
+				t.Fatalf("missing rewrite for %s", p)
+			}
+			r := doc.Hosting.Rewrites[i]
+			if r.Source != p || r.Run.ServiceID != f.Name || r.Run.Region != "europe-west1" {
+				t.Errorf("rewrite %d = %+v, want %s -> %s", i, r, p, f.Name)
+			}
+			i++
+		}
+	}
+	if i != len(doc.Hosting.Rewrites) {
+		t.Errorf("%d rewrites, want %d (nothing beyond the table)", len(doc.Hosting.Rewrites), i)
+	}
+
+	// A file without hosting gets it appended.
+	out, err = rewriteFirebaseJSON([]byte(`{"firestore": {}}`), hostingFor(routes.Functions, "us-central1"))
+	if err != nil || !bytes.HasPrefix(out, []byte("{\n  \"firestore\": {},\n  \"hosting\": {")) {
+		t.Fatalf("append: err %v\n%s", err, out)
+	}
+}
+
+func TestTablesValid(t *testing.T) {
+	if err := validateTables(Targets(), SchedulerJobs); err != nil {
+		t.Fatal(err)
+	}
+	bad := []Target{{Name: "Bad_Name", Package: "functions/x", Timeout: 30}}
+	if validateTables(bad, nil) == nil {
+		t.Error("upper-case name accepted")
+	}
+	if validateTables(nil, []SchedulerJob{{Name: "j", Schedule: "* * * * *", Path: "/api/nowhere"}}) == nil {
+		t.Error("unrouted scheduler path accepted")
+	}
+}
+
+func testOptions(t *testing.T, stageRoot string) *Options {
+	t.Helper()
+	o := &Options{
+		Root:           moduleRoot(t),
+		StageRoot:      stageRoot,
+		Project:        "owlette-prod",
+		Region:         "europe-west1",
+		ServiceAccount: "api@owlette-prod.iam.gserviceaccount.com",
+		SecretIDs:      map[string]string{"RESEND_API_KEY": "resend-key:3"},
+		DryRun:         true,
+	}
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// dryRunStage stages the functions whose packages exist and, for those still
+// being written, only creates the directory, so the command list can be
+// checked for the whole table today.
+func dryRunStage(t *testing.T) func(root, stageRoot string, tg Target) (string, error) {
+	return func(root, stageRoot string, tg Target) (string, error) {
+		if ok, _ := hasGoFiles(filepath.Join(root, tg.Package)); ok {
+			return stage(root, stageRoot, tg)
+		}
+		t.Logf("%s does not exist yet; not staged", tg.Package)
+		dir := filepath.Join(stageRoot, tg.Name)
+		return dir, os.MkdirAll(dir, 0o755)
+	}
+}
+
+func TestDryRunCommands(t *testing.T) {
+	stageRoot := t.TempDir()
+	o := testOptions(t, stageRoot)
+	var out bytes.Buffer
+	o.Out = &out
+	o.stageFn = dryRunStage(t)
+	steps, err := planFunctions(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := execute(context.Background(), o, steps); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+
+	targets := Targets()
+	if len(lines) != len(targets)+len(SchedulerJobs) {
+		t.Fatalf("%d lines for %d functions + %d jobs:\n%s", len(lines), len(targets), len(SchedulerJobs), out.String())
+	}
+	for i, tg := range targets {
+		if !strings.HasPrefix(lines[i], "gcloud functions deploy "+tg.Name+" --gen2 ") {
+			t.Errorf("line %d is not the deploy of %s: %s", i, tg.Name, lines[i])
+		}
+		if _, err := os.Stat(filepath.Join(stageRoot, tg.Name)); err != nil {
+			t.Errorf("%s not staged: %v", tg.Name, err)
+		}
+	}
+
+	want := "gcloud functions deploy commands --gen2 --runtime=go126 --region=europe-west1 --project=owlette-prod" +
+		" --source=" + filepath.Join(stageRoot, "commands") +
+		" --entry-point=commands --trigger-http --allow-unauthenticated --timeout=180s --concurrency=80 --cpu=1" +
+		" --memory=512Mi --min-instances=0 --max-instances=10" +
+		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,STORAGE_BUCKET=owlette-prod.firebasestorage.app,OWLETTE_ENV=production" +
+		" --set-secrets=SESSION_SECRET=session-secret:latest,MFA_ENCRYPTION_KEY=mfa-encryption-key:latest," +
+		"LLM_ENCRYPTION_KEY=llm-encryption-key:latest,CRON_SECRET=cron-secret:latest," +
+		"CORTEX_INTERNAL_SECRET=cortex-internal-secret:latest,RESEND_API_KEY=resend-key:3," +
+		"FIREBASE_API_KEY=firebase-api-key:latest" +
+		" --service-account=api@owlette-prod.iam.gserviceaccount.com --quiet"
+	found := false
+	for _, l := range lines {
+		if strings.HasPrefix(l, "gcloud functions deploy commands ") {
+			found = true
+			if l != want {
+				t.Errorf("commands deploy:\n got %s\nwant %s", l, want)
+			}
+		}
+	}
+	if !found {
+		t.Error("no deploy command for commands")
+	}
+}
+
+func TestDryRunAllAndOnly(t *testing.T) {
+	o := testOptions(t, t.TempDir())
+	o.stageFn = dryRunStage(t)
+	var warn bytes.Buffer
+	o.Region = defaultRegion // the committed rewrites are for the default region
+	fnSteps, tail, err := plan(o, true, &warn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fnSteps) != len(Targets())+len(SchedulerJobs) || len(tail) != 1 {
+		t.Fatalf("%d function steps, %d tail steps", len(fnSteps), len(tail))
+	}
+	fb := tail[0].String()
+	if !strings.HasSuffix(fb, "deploy --only hosting,firestore:rules,firestore:indexes --project owlette-prod --non-interactive") {
+		t.Errorf("firebase step: %s", fb)
+	}
+
+	o.Region = "europe-west1"
+	if _, _, err := plan(o, true, &warn); err == nil || !strings.Contains(err.Error(), "-region europe-west1") {
+		t.Errorf("region mismatch with firebase.json not reported: %v", err)
+	}
+
+	o.Only = []string{"sites", "session"}
+	steps, err := planFunctions(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 || steps[0].Name != "session" || steps[1].Name != "sites" {
+		t.Errorf("-only: %+v", steps)
+	}
+	o.Only = []string{"nope"}
+	if _, err := planFunctions(o); err == nil {
+		t.Error("unknown -only name accepted")
+	}
+}
+
+// The extension points produce the commands documented by gcloud.
+func TestEventAndSchedulerSteps(t *testing.T) {
+	o := testOptions(t, t.TempDir())
+	o.FirestoreLocation = "eur3"
+	o.SchedulerSA = "cron@owlette-prod.iam.gserviceaccount.com"
+	ev := o.deployStep(Target{Name: "webhookdelivery", Package: "functions/webhookdelivery", Timeout: 120, Kind: Firestore,
+		EventType: "google.cloud.firestore.document.v1.created", Document: "sites/{siteId}/webhook_queue/{jobId}", Retry: true}, ".deploy/webhookdelivery")
+	s := ev.String()
+	for _, part := range []string{
+		" --trigger-location=eur3 --trigger-event-filters=type=google.cloud.firestore.document.v1.created",
+		" '--trigger-event-filters=database=(default)'",
+		" '--trigger-event-filters-path-pattern=document=sites/{siteId}/webhook_queue/{jobId}' --retry --timeout=120s",
+		" --trigger-service-account=api@owlette-prod.iam.gserviceaccount.com",
+	} {
+		if !strings.Contains(s, part) {
+			t.Errorf("event deploy lacks %q:\n%s", part, s)
+		}
+	}
+	if strings.Contains(s, "--allow-unauthenticated") || strings.Contains(s, "--trigger-http") {
+		t.Errorf("event function deployed as HTTP: %s", s)
+	}
+
+	job := o.schedulerStep(SchedulerJob{Name: "health-check", Schedule: "*/5 * * * *", Path: "/api/cron/health-check"})
+	want := "if gcloud scheduler jobs describe health-check --location=europe-west1 --project=owlette-prod >/dev/null 2>&1; then " +
+		"gcloud scheduler jobs update http health-check --location=europe-west1 --project=owlette-prod '--schedule=*/5 * * * *' --time-zone=Etc/UTC --uri=https://owlette-prod.web.app/api/cron/health-check --http-method=GET --oidc-service-account-email=cron@owlette-prod.iam.gserviceaccount.com --oidc-token-audience=https://owlette-prod.web.app/api/cron/health-check --quiet; else " +
+		"gcloud scheduler jobs create http health-check --location=europe-west1 --project=owlette-prod '--schedule=*/5 * * * *' --time-zone=Etc/UTC --uri=https://owlette-prod.web.app/api/cron/health-check --http-method=GET --oidc-service-account-email=cron@owlette-prod.iam.gserviceaccount.com --oidc-token-audience=https://owlette-prod.web.app/api/cron/health-check --quiet; fi"
+	if job.String() != want {
+		t.Errorf("scheduler step:\n got %s\nwant %s", job.String(), want)
+	}
+}
+
+// stagedTarget picks a real function package to stage (sites preferred). While
+// none exists yet it builds a throw-away module root in a temp dir holding the
+// real go.mod, go.sum and shared/ plus a small function package.
+func stagedTarget(t *testing.T) (root string, tg Target) {
+	root = moduleRoot(t)
+	var fallback *Target
+	for _, x := range Targets() {
+		if ok, _ := hasGoFiles(filepath.Join(root, x.Package)); ok {
+			if x.Name == "sites" {
+				return root, x
+			}
+			if fallback == nil {
+				x := x
+				fallback = &x
+			}
+		}
+	}
+	if fallback != nil {
+		return root, *fallback
+	}
+	t.Log("no functions/ package exists yet: staging a throw-away one")
+	tmp := t.TempDir()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		if err := copyFile(filepath.Join(root, f), filepath.Join(tmp, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := copyTree(filepath.Join(root, "shared"), filepath.Join(tmp, "shared")); err != nil {
+		t.Fatal(err)
+	}
+	pkg := filepath.Join(tmp, "functions", "throwaway")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(pkg, "testdata"), 0o755))
+	must(os.WriteFile(filepath.Join(pkg, "throwaway.go"), []byte(`package throwaway
+
+import (
+	"net/http"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/owlette/server/shared/routes"
+)
+
+func init() {
+	functions.HTTP("throwaway", func(w http.ResponseWriter, r *http.Request) {
+		f, _ := routes.Lookup(r.URL.Path)
+		w.Write([]byte(f.Name))
+	})
+}
+`), 0o644))
+	must(os.WriteFile(filepath.Join(pkg, "throwaway_test.go"), []byte("package throwaway\n\nimport \"does/not/exist\"\n"), 0o644))
+	must(os.WriteFile(filepath.Join(pkg, "testdata", "x.go"), []byte("package broken\n\nthis is not go\n"), 0o644))
+	return tmp, Target{Name: "throwaway", Package: "functions/throwaway", Timeout: 30}
+}
+
+// The staged upload compiles on its own: only go.mod, go.sum, shared/, the
+// function package and the generated root file, with the module cache and no
+// network.
+func TestStagedUploadBuilds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles a staged copy")
+	}
+	root, tg := stagedTarget(t)
+	dir, err := stage(root, t.TempDir(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	top, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range top {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != ".gcloudignore function.go functions go.mod go.sum shared" {
+		t.Errorf("staged root holds %s", got)
+	}
+	fns, _ := os.ReadDir(filepath.Join(dir, "functions"))
+	if len(fns) != 1 {
+		t.Errorf("functions/ holds %d packages, want only %s", len(fns), tg.Package)
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && (strings.HasSuffix(p, "_test.go") || d.Name() == "testdata") {
+			t.Errorf("staged %s", p)
+		}
+		return nil
+	})
+	src, _ := os.ReadFile(filepath.Join(dir, "function.go"))
+	for _, imp := range []string{
+		`_ "github.com/GoogleCloudPlatform/functions-framework-go/functions"`,
+		`_ "github.com/owlette/server/` + tg.Package + `"`,
+		"package function\n", "Code generated",
+	} {
+		if !bytes.Contains(src, []byte(imp)) {
+			t.Errorf("function.go lacks %s:\n%s", imp, src)
+		}
+	}
+
+	for _, args := range [][]string{{"build", "./..."}, {"vet", "./..."}, {"list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly", "GOPROXY=off", "GOTOOLCHAIN=local")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go %s in the staged dir: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[0] == "list" {
+			if !bytes.Contains(out, []byte("github.com/owlette/server/"+tg.Package+"\n")) {
+				t.Errorf("root package does not import %s:\n%s", tg.Package, out)
+			}
+		}
+	}
+}
+
+// Outside dry-run, steps run (create-or-update picks by the probe) and a
+// failure is reported by name after the others finished.
+func TestExecuteRuns(t *testing.T) {
+	for _, parallel := range []int{1, 3} {
+		var out bytes.Buffer
+		o := &Options{Root: t.TempDir(), Parallel: parallel, Out: &out}
+		steps := []Step{
+			{Name: "plain", Argv: []string{"sh", "-c", "echo ran-plain"}},
+			{Name: "exists", Probe: []string{"true"}, Update: []string{"sh", "-c", "echo updated"}, Argv: []string{"sh", "-c", "echo created"}},
+			{Name: "missing", Probe: []string{"false"}, Update: []string{"sh", "-c", "echo updated-2"}, Argv: []string{"sh", "-c", "echo created-2"}},
+			{Name: "broken", Argv: []string{"false"}},
+		}
+		err := execute(context.Background(), o, steps)
+		if err == nil || err.Error() != "failed: broken" {
+			t.Errorf("parallel %d: err = %v", parallel, err)
+		}
+		s := out.String()
+		for _, want := range []string{"ran-plain\n", "\nupdated\n", "created-2\n", "!!! broken failed"} {
+			if !strings.Contains(s, want) {
+				t.Errorf("parallel %d: output lacks %q:\n%s", parallel, want, s)
+			}
+		}
+		var ran []string // output without the echoed command lines
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.HasPrefix(l, "$ ") {
+				ran = append(ran, l)
+			}
+		}
+		if r := strings.Join(ran, "\n"); strings.Contains(r, "\ncreated\n") || strings.Contains(r, "updated-2") {
+			t.Errorf("parallel %d: probe ignored:\n%s", parallel, s)
+		}
+	}
+}
