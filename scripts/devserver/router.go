@@ -1,0 +1,48 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/owlette/server/functions/apikeys"
+	"github.com/owlette/server/functions/session"
+	"github.com/owlette/server/functions/setup"
+	"github.com/owlette/server/functions/sites"
+	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/routes"
+	"github.com/owlette/server/shared/web"
+)
+
+// groups maps each implemented function (by routes table name) to its
+// route registration. A test keeps it in step with functions/.
+var groups = map[string]app.Register{
+	session.Name: session.Register,
+	sites.Name:   sites.Register,
+	apikeys.Name: apikeys.Register,
+	setup.Name:   setup.Register,
+}
+
+// NewRouter dispatches each request to its function's handler, chosen by
+// the Hosting rewrite table. Each function gets its own router, as each is
+// its own service in production.
+func NewRouter(d *app.Deps) http.Handler {
+	handlers := map[string]http.Handler{}
+	for name, reg := range groups {
+		handlers[name] = app.Build(d, reg)
+	}
+	notFound := web.Middleware(d.Log, d.Config.ProjectID, web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		return web.NotFound("Not found")
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fn, ok := routes.Lookup(r.URL.Path)
+		if !ok {
+			notFound.ServeHTTP(w, r)
+			return
+		}
+		h, ok := handlers[fn.Name]
+		if !ok {
+			_ = web.JSON(w, http.StatusNotImplemented, web.M{"error": "Function " + fn.Name + " is not implemented yet"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
