@@ -49,6 +49,9 @@ type Env struct {
 	FS      *firestore.Client
 	Project string
 	Clock   *Clock
+	// RPCs counts the Firestore RPCs the server made (test setup included;
+	// call RPCs.Reset before the request to measure).
+	RPCs *RPCs
 }
 
 var (
@@ -89,14 +92,15 @@ func Config(project string) *config.Config {
 // New builds an isolated Env (fresh Firestore project) serving groups.
 func New(t testing.TB, groups ...app.Register) *Env {
 	t.Helper()
-	fs, project := testenv.Firestore(t)
+	rpcs := &RPCs{n: map[string]int{}}
+	fs, project := testenv.Firestore(t, rpcs.options()...)
 	clock := NewClock(time.Now().Truncate(time.Millisecond))
 	log := logging.New(logWriter(), nil)
 	d, err := app.New(Config(project), app.Clients{Firestore: fs, Auth: AuthClient(t)}, log, clock.Now)
 	if err != nil {
 		t.Fatalf("deps: %v", err)
 	}
-	return &Env{T: t, D: d, H: app.Build(d, groups...), FS: fs, Project: project, Clock: clock}
+	return &Env{T: t, D: d, H: app.Build(d, groups...), FS: fs, Project: project, Clock: clock, RPCs: rpcs}
 }
 
 // logWriter silences request logs unless APPTEST_LOG=1.

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/api/option"
 )
 
 // ProjectID is the demo project the local stack runs under; "demo-" keeps
@@ -47,11 +48,11 @@ func UniqueID(prefix string) string {
 func IsolatedProject() string { return UniqueID("demo-t") }
 
 // Firestore returns a client for a fresh isolated project on the emulator.
-func Firestore(t testing.TB) (*firestore.Client, string) {
+func Firestore(t testing.TB, opts ...option.ClientOption) (*firestore.Client, string) {
 	t.Helper()
 	Require(t, "FIRESTORE_EMULATOR_HOST")
 	project := IsolatedProject()
-	c, err := firestore.NewClient(context.Background(), project)
+	c, err := firestore.NewClient(context.Background(), project, opts...)
 	if err != nil {
 		t.Fatalf("firestore client: %v", err)
 	}
