@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +83,15 @@ func (d *Deps) Storage(ctx context.Context) (*storage.Client, error) {
 // environment.
 func FromEnv(ctx context.Context) (*Deps, error) {
 	getenv := config.Environ()
+	// Any *_EMULATOR_HOST, not only the ones config knows, disables token
+	// signature checks somewhere: refuse them all on Cloud Run.
+	if getenv("K_SERVICE") != "" {
+		for _, kv := range os.Environ() {
+			if name, _, _ := strings.Cut(kv, "="); strings.HasSuffix(name, "_EMULATOR_HOST") {
+				return nil, fmt.Errorf("refusing to start on Cloud Run with emulator variable %s set", name)
+			}
+		}
+	}
 	var res config.SecretResolver
 	if config.NeedsResolver(getenv) {
 		sm, err := secretmanager.NewClient(ctx)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -52,9 +53,12 @@ type SecretResolver interface {
 
 const secretScheme = "secret://"
 
+// emulatorVars are the *_EMULATOR_HOST variables the Google and Firebase
+// client libraries honour.
 var emulatorVars = []string{
 	"FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "STORAGE_EMULATOR_HOST",
 	"PUBSUB_EMULATOR_HOST", "FIREBASE_STORAGE_EMULATOR_HOST", "DATASTORE_EMULATOR_HOST",
+	"FIREBASE_DATABASE_EMULATOR_HOST", "SPANNER_EMULATOR_HOST", "BIGTABLE_EMULATOR_HOST",
 }
 
 // Load reads the configuration from getenv, resolving secret references with
@@ -97,6 +101,7 @@ func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, erro
 		for k := range c.Emulators {
 			names = append(names, k)
 		}
+		slices.Sort(names)
 		return nil, fmt.Errorf("refusing to start on Cloud Run with emulator variables set: %s", strings.Join(names, ", "))
 	}
 

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
@@ -18,5 +19,6 @@ func (s SecretManager) Resolve(ctx context.Context, name string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("access %s: %w", name, err)
 	}
-	return string(resp.GetPayload().GetData()), nil
+	// `echo value | gcloud secrets create` stores a trailing newline.
+	return strings.TrimRight(string(resp.GetPayload().GetData()), "\r\n"), nil
 }
