@@ -86,6 +86,7 @@ func Config(project string) *config.Config {
 		SessionSecret: SessionSecret, MFAEncryptionKey: "apptest-mfa-key", LLMEncryptionKey: "apptest-llm-key",
 		CronSecret: "apptest-cron-secret", CortexSecret: "apptest-cortex-secret",
 		FirebaseAPIKey: "fake-api-key", StorageBucket: project + ".appspot.com",
+		Emulators: emulators(),
 	}
 }
 
@@ -151,4 +152,16 @@ func (e *Env) Count(path string) int {
 func (e *Env) fatalf(format string, args ...any) {
 	e.T.Helper()
 	e.T.Fatalf("%s", fmt.Sprintf(format, args...))
+}
+
+// emulators lists the emulator variables set for this test run, as
+// config.Load would.
+func emulators() map[string]string {
+	m := map[string]string{}
+	for _, v := range []string{"FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"} {
+		if h := os.Getenv(v); h != "" {
+			m[v] = h
+		}
+	}
+	return m
 }
