@@ -1,6 +1,7 @@
 package setup_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,8 @@ func TestGenerateToken(t *testing.T) {
 	e.Run(t, []apptest.Scenario{
 		// Body is validated before the session (api.md order).
 		{Name: "no credential, bad body", Method: "POST", Path: path, Body: map[string]any{}, Status: 400},
+		{Name: "malformed JSON", Method: "POST", Path: path, Cred: apptest.WithCookie(member.Cookie()), Body: apptest.Raw(`{"siteId"`), Status: 400},
+		{Name: "huge body", Method: "POST", Path: path, Cred: apptest.WithCookie(member.Cookie()), Body: apptest.Raw(`{"siteId":"` + strings.Repeat("s", 2<<20) + `"}`), Status: 413},
 		{Name: "siteId wrong type", Method: "POST", Path: path, Cred: apptest.WithCookie(member.Cookie()), Body: map[string]any{"siteId": []int{1}}, Status: 400},
 		{Name: "siteId with a slash", Method: "POST", Path: path, Cred: apptest.WithCookie(member.Cookie()), Body: map[string]any{"siteId": "a/b"}, Status: 400},
 		{Name: "no credential", Method: "POST", Path: path, Body: body, Status: 401},
