@@ -1,0 +1,42 @@
+package store
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTimestampForms(t *testing.T) {
+	ts := time.Date(2026, 11, 26, 10, 0, 1, 500_000_000, time.UTC)
+	b, _ := json.Marshal(Raw(map[string]any{"at": ts, "n": 1, "list": []any{ts}}))
+	want := `{"at":{"_seconds":1795687201,"_nanoseconds":500000000},"list":[{"_seconds":1795687201,"_nanoseconds":500000000}],"n":1}`
+	if string(b) != want {
+		t.Errorf("Raw: %s", b)
+	}
+	if got := ISO(ts.In(time.FixedZone("X", 3600))); got != "2026-11-26T10:00:01.500Z" {
+		t.Errorf("ISO: %s", got)
+	}
+	if ISOOrNil(int64(5)) != nil || ISOOrNil(ts) != "2026-11-26T10:00:01.500Z" {
+		t.Error("ISOOrNil")
+	}
+	for v, want := range map[any]int64{ts: ts.UnixMilli(), int64(42): 42, float64(43): 43, "2026-11-26T10:00:01.5Z": ts.UnixMilli()} {
+		if got, ok := Millis(v); !ok || got != want {
+			t.Errorf("Millis(%v) = %d %v", v, got, ok)
+		}
+	}
+	if _, ok := Millis("yesterday"); ok {
+		t.Error("Millis of a non-time")
+	}
+}
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"site-1": true, "": false, ".": false, "..": false, "a/b": false, "__x__": false, "__x": true,
+		strings.Repeat("a", 1500): true, strings.Repeat("a", 1501): false,
+	} {
+		if ValidID(id) != want {
+			t.Errorf("ValidID(%.20q) != %v", id, want)
+		}
+	}
+}
