@@ -68,7 +68,7 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return web.Unauthorized("Invalid or expired ID token").Wrap(err)
 	}
-	if uid, _ := req.UserID.(string); truthy(req.UserID) && uid != tok.UID {
+	if uid, _ := req.UserID.(string); store.Truthy(req.UserID) && uid != tok.UID {
 		return web.Forbidden("User ID does not match the ID token")
 	}
 	days, err := req.duration()
@@ -97,20 +97,4 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 		body["mfaRequired"] = true
 	}
 	return web.OK(w, body)
-}
-
-// truthy mirrors JavaScript truthiness for decoded JSON values.
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		return x != ""
-	case float64:
-		return x != 0
-	default:
-		return true
-	}
 }

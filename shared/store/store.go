@@ -99,3 +99,21 @@ func ValidID(id string) bool {
 	}
 	return !(strings.HasPrefix(id, "__") && strings.HasSuffix(id, "__"))
 }
+
+// Truthy is JavaScript's truthiness for a decoded JSON or stored Firestore
+// value: the original's `!x` checks, which the contract reproduces.
+func Truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case string:
+		return x != ""
+	case int64:
+		return x != 0
+	case float64:
+		return x != 0 && x == x // NaN is falsy
+	}
+	return true
+}

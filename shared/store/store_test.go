@@ -40,3 +40,16 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+func TestTruthy(t *testing.T) {
+	for _, v := range []any{nil, false, "", int64(0), float64(0)} {
+		if Truthy(v) {
+			t.Errorf("Truthy(%#v)", v)
+		}
+	}
+	for _, v := range []any{true, "x", int64(1), 0.5, map[string]any{}, []any{}} {
+		if !Truthy(v) {
+			t.Errorf("!Truthy(%#v)", v)
+		}
+	}
+}
