@@ -3,14 +3,12 @@
 package setup
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
-	"time"
 
 	"cloud.google.com/go/firestore"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
+	"github.com/owlette/server/shared/agenttoken"
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
@@ -22,7 +20,7 @@ import (
 const Name = "setup"
 
 // CodeTTL is how long a registration code stays redeemable.
-const CodeTTL = 24 * time.Hour
+const CodeTTL = agenttoken.RegistrationCodeTTL
 
 func init() {
 	app.MustStartOnCloudRun()
@@ -78,11 +76,6 @@ func (h handlers) generate(w http.ResponseWriter, r *http.Request) error {
 	return web.OK(w, web.M{"token": code, "siteId": req.SiteID, "userId": p.UID})
 }
 
-// NewRegistrationCode returns 32 random bytes, base64url (43 characters).
-func NewRegistrationCode() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
+// NewRegistrationCode returns 32 random bytes, base64url (43 characters). It
+// is agenttoken.NewRegistrationCode, shared with E16 (generate-installer).
+func NewRegistrationCode() (string, error) { return agenttoken.NewRegistrationCode() }
