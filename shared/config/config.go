@@ -35,6 +35,10 @@ type Config struct {
 	FirebaseAPIKey   string // FIREBASE_API_KEY (web API key for the Identity Toolkit exchange)
 	StorageBucket    string // STORAGE_BUCKET
 	BaseURL          string // BASE_URL for links in e-mails
+	// AdminEmail is the admin notification and fallback alert recipient:
+	// ADMIN_EMAIL_PROD in production (project id without "-dev"), else
+	// ADMIN_EMAIL_DEV (api.md §1.14). Empty when unset.
+	AdminEmail string
 
 	// Emulators lists the *_EMULATOR_HOST variables that are set.
 	Emulators map[string]string
@@ -92,6 +96,10 @@ func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, erro
 	c.Dev = strings.Contains(c.ProjectID, "-dev")
 	if c.StorageBucket == "" {
 		c.StorageBucket = c.ProjectID + ".firebasestorage.app"
+	}
+	c.AdminEmail = getenv("ADMIN_EMAIL_DEV")
+	if c.Production() && !c.Dev {
+		c.AdminEmail = getenv("ADMIN_EMAIL_PROD")
 	}
 
 	// The Admin SDK skips token signature checks in emulator mode, so an

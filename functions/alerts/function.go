@@ -1,0 +1,31 @@
+// Package alerts is the "alerts" Cloud Function: alerts an agent raises about
+// its machine (E17, api.md §2.5) and metric-rule alerts raised internally
+// (X09, api.md §3). Neither sends anything itself: each writes one
+// notification_queue document (shared/notify) that a trigger delivers as
+// e-mails, webhooks and autonomous Cortex runs (DECISIONS §2 5.15, §4).
+package alerts
+
+import (
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/guard"
+	"github.com/owlette/server/shared/ratelimit"
+)
+
+// Name is the function's entry point and service name (shared/routes).
+const Name = "alerts"
+
+func init() {
+	app.MustStartOnCloudRun()
+	functions.HTTP(Name, app.Function(Register))
+}
+
+// Register adds the group's routes.
+func Register(rt *app.Router) {
+	h := handlers{rt.D}
+	rt.Handle("POST /api/agent/alert", guard.Agent, ratelimit.AgentAlert, h.agentAlert)
+	rt.Handle("POST /api/alerts/trigger", guard.Public, ratelimit.None, h.trigger)
+}
+
+type handlers struct{ d *app.Deps }
