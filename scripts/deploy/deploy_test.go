@@ -212,7 +212,7 @@ func TestDryRunAllAndOnly(t *testing.T) {
 		t.Fatalf("%d function steps, %d tail steps", len(fnSteps), len(tail))
 	}
 	fb := tail[0].String()
-	if !strings.HasSuffix(fb, "deploy --only hosting,firestore:rules,firestore:indexes --project owlette-prod --non-interactive") {
+	if !strings.HasSuffix(fb, "deploy --only hosting,firestore:rules,firestore:indexes,storage --project owlette-prod --non-interactive") {
 		t.Errorf("firebase step: %s", fb)
 	}
 

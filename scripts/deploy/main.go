@@ -13,7 +13,7 @@
 // buildpack needs the function package at the root of the upload) and runs
 // `gcloud functions deploy` for it, then creates or updates the Cloud Scheduler
 // jobs. "all" deploys the functions, then runs `firebase deploy --only
-// hosting,firestore:rules,firestore:indexes`. -dry-run stages but prints the
+// hosting,firestore:rules,firestore:indexes,storage`. -dry-run stages but prints the
 // commands, one per line, instead of running them.
 package main
 
@@ -48,7 +48,7 @@ const usage = `usage: go run ./scripts/deploy <command> [flags]
 commands:
   hosting     regenerate firebase.json "hosting" from shared/routes (-check: only verify)
   functions   stage and deploy the Cloud Functions (and Cloud Scheduler jobs)
-  all         functions, then firebase deploy --only hosting,firestore:rules,firestore:indexes
+  all         functions, then firebase deploy --only hosting,firestore:rules,firestore:indexes,storage
 
 run "go run ./scripts/deploy <command> -h" for the flags of a command
 `

@@ -238,7 +238,7 @@ func (o *Options) firebaseStep() Step {
 	if _, err := os.Stat(filepath.Join(o.Root, rel)); err == nil {
 		cli = []string{"node", filepath.ToSlash(rel)}
 	}
-	argv := append(cli, "deploy", "--only", "hosting,firestore:rules,firestore:indexes", "--project", o.Project, "--non-interactive")
+	argv := append(cli, "deploy", "--only", "hosting,firestore:rules,firestore:indexes,storage", "--project", o.Project, "--non-interactive")
 	return Step{Name: "firebase", Argv: argv}
 }
 
