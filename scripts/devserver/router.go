@@ -3,10 +3,15 @@ package main
 import (
 	"net/http"
 
+	"github.com/owlette/server/functions/agentauth"
+	"github.com/owlette/server/functions/alerts"
 	"github.com/owlette/server/functions/apikeys"
+	"github.com/owlette/server/functions/screenshots"
 	"github.com/owlette/server/functions/session"
 	"github.com/owlette/server/functions/setup"
 	"github.com/owlette/server/functions/sites"
+	"github.com/owlette/server/functions/tokens"
+	"github.com/owlette/server/functions/utilities"
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/routes"
 	"github.com/owlette/server/shared/web"
@@ -15,10 +20,15 @@ import (
 // groups maps each implemented function (by routes table name) to its
 // route registration. A test keeps it in step with functions/.
 var groups = map[string]app.Register{
-	session.Name: session.Register,
-	sites.Name:   sites.Register,
-	apikeys.Name: apikeys.Register,
-	setup.Name:   setup.Register,
+	session.Name:     session.Register,
+	sites.Name:       sites.Register,
+	apikeys.Name:     apikeys.Register,
+	setup.Name:       setup.Register,
+	agentauth.Name:   agentauth.Register,
+	alerts.Name:      alerts.Register,
+	screenshots.Name: screenshots.Register,
+	tokens.Name:      tokens.Register,
+	utilities.Name:   utilities.Register,
 }
 
 // NewRouter dispatches each request to its function's handler, chosen by
