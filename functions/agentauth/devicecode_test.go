@@ -173,7 +173,7 @@ func TestAuthorize(t *testing.T) {
 		{Name: "API key", Method: "POST", Path: authorizePath, Cred: apptest.WithAPIKey(f.admn.APIKey()), Body: body(phrase), Status: 401},
 		{Name: "ID token", Method: "POST", Path: authorizePath, Cred: apptest.WithBearer(f.member.IDToken()), Body: body(phrase), Status: 401},
 		{Name: "agent token of the site", Method: "POST", Path: authorizePath, Cred: apptest.WithBearer(f.agentToken(f.site)), Body: body(phrase), Status: 401},
-		{Name: "MFA pending", Method: "POST", Path: authorizePath, Cred: apptest.WithCookie(f.member.CookieWith(session.MFAPending)), Body: body(phrase), Status: 401},
+		{Name: "MFA pending", Method: "POST", Path: authorizePath, Cred: apptest.WithCookie(f.member.CookieWith(session.MFAPending)), Body: body(phrase), Status: 403},
 		{Name: "member of another site", Method: "POST", Path: authorizePath, Cred: apptest.WithCookie(f.stranger.Cookie()), Body: body(phrase), Status: 403},
 		{Name: "unknown site", Method: "POST", Path: authorizePath, Cred: apptest.WithCookie(f.admn.Cookie()), Body: map[string]any{"pairPhrase": phrase, "siteId": "nowhere"}, Status: 404},
 		{Name: "unknown phrase", Method: "POST", Path: authorizePath, Cred: cookie, Body: body(w[5] + "-" + w[6] + "-" + w[7]), Status: 404},

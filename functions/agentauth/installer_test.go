@@ -50,7 +50,7 @@ func TestGenerateInstaller(t *testing.T) {
 		{Name: "API key is not a session", Method: "POST", Path: installerPath, Cred: apptest.WithAPIKey(f.admn.APIKey()), Body: body, Status: 401},
 		{Name: "ID token is not a session", Method: "POST", Path: installerPath, Cred: apptest.WithBearer(f.admn.IDToken()), Body: body, Status: 401},
 		{Name: "agent token of the site", Method: "POST", Path: installerPath, Cred: apptest.WithBearer(f.agentToken(f.site)), Body: body, Status: 401},
-		{Name: "MFA pending", Method: "POST", Path: installerPath, Cred: apptest.WithCookie(f.member.CookieWith(session.MFAPending)), Body: body, Status: 401},
+		{Name: "MFA pending", Method: "POST", Path: installerPath, Cred: apptest.WithCookie(f.member.CookieWith(session.MFAPending)), Body: body, Status: 403},
 		{Name: "member of another site", Method: "POST", Path: installerPath, Cred: apptest.WithCookie(f.stranger.Cookie()), Body: body, Status: 403},
 		{Name: "unknown site", Method: "POST", Path: installerPath, Cred: apptest.WithCookie(f.admn.Cookie()), Body: map[string]any{"siteId": "nowhere"}, Status: 404},
 		{Name: "assigned member", Method: "POST", Path: installerPath, Cred: cookie, Body: body, Status: 200,

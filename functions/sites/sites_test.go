@@ -58,7 +58,7 @@ func TestListSites(t *testing.T) {
 		{Name: "member cookie", Method: "GET", Path: path, Cred: apptest.WithCookie(member.Cookie()), Status: 403},
 		{Name: "member API key", Method: "GET", Path: path, Cred: apptest.WithAPIKey(member.APIKey()), Status: 403},
 		{Name: "agent token", Method: "GET", Path: path, Cred: apptest.WithBearer(agent), Status: 403},
-		{Name: "admin with MFA pending", Method: "GET", Path: path, Cred: apptest.WithCookie(pending), Status: 401, Want: map[string]any{"mfaRequired": true}},
+		{Name: "admin with MFA pending", Method: "GET", Path: path, Cred: apptest.WithCookie(pending), Status: 403, Want: map[string]any{"mfaRequired": true}},
 		{Name: "admin cookie", Method: "GET", Path: path, Cred: apptest.WithCookie(admin.Cookie()), Status: 200,
 			Want: map[string]any{"success": true, "sites.0.id": "alpha", "sites.0.name": "Site alpha", "sites.0.createdAt": store.ISO(created), "sites.0.owner": nil,
 				"sites.1.owner": member.UID, "sites.2.name": "zeta", "sites.2.createdAt": nil},

@@ -93,7 +93,7 @@ func TestBugReport(t *testing.T) {
 		{Name: "forged bearer", Method: "POST", Path: path, Cred: apptest.WithBearer("a.b.c"), Body: report(), Status: 401, Check: nothing},
 		{Name: "API key is not accepted", Method: "POST", Path: path, Cred: apptest.WithAPIKey(admin.APIKey()), Body: report(), Status: 401},
 		{Name: "API key as bearer is not accepted", Method: "POST", Path: path, Cred: apptest.WithBearer(admin.APIKey()), Body: report(), Status: 401},
-		{Name: "MFA pending session", Method: "POST", Path: path, Cred: apptest.WithCookie(member.CookieWith(session.MFAPending)), Body: report(), Status: 401, Check: nothing},
+		{Name: "MFA pending session", Method: "POST", Path: path, Cred: apptest.WithCookie(member.CookieWith(session.MFAPending)), Body: report(), Status: 403, Check: nothing},
 		bad("empty body", nil),
 		bad("malformed", apptest.Raw(`{"title":`)),
 		bad("array", apptest.Raw(`["bug"]`)),

@@ -38,7 +38,7 @@ var (
 	ErrNoCredential = web.Unauthorized("Unauthorized: no valid session")
 	ErrAPIKey       = web.Unauthorized("Invalid API key")
 	ErrIDToken      = web.Unauthorized("Invalid or expired ID token")
-	ErrMFARequired  = web.Unauthorized("MFA verification required").With("mfaRequired", true)
+	ErrMFARequired  = web.Forbidden("MFA verification required: complete the second sign-in step first").With("mfaRequired", true)
 	ErrAdmin        = web.Forbidden("Forbidden: admin access required")
 	ErrSiteNotFound = web.NotFound("Site not found")
 	ErrNoSiteAccess = web.Forbidden("Forbidden: you do not have access to this site")
