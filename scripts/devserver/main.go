@@ -24,16 +24,18 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:18080", "listen address")
 	seed := flag.Bool("seed", false, "create demo data (site, admin, API key) and print how to use it")
+	agents := flag.Int("agents", 0, "with -seed: run this many simulated agents on the demo site")
+	stateDir := flag.String("agent-state", ".stack/agentsim", "where simulated agents keep their credentials")
 	flag.Parse()
 	log := logging.Default()
 	slog.SetDefault(log)
-	if err := run(*addr, *seed, log); err != nil {
+	if err := run(*addr, *seed, *agents, *stateDir, log); err != nil {
 		log.Error("devserver failed", "error", err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(addr string, seed bool, log *slog.Logger) error {
+func run(addr string, seed bool, agents int, stateDir string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Getenv("FIRESTORE_EMULATOR_HOST")) == 0 {
@@ -55,6 +57,8 @@ func run(addr string, seed bool, log *slog.Logger) error {
 		_ = srv.Shutdown(sctx)
 	}()
 	base := "http://" + ln.Addr().String()
+	agentsDone := make(chan struct{})
+	close(agentsDone)
 	log.Info("serving every function", "url", base)
 	if seed {
 		info, err := Seed(ctx, d)
@@ -62,9 +66,30 @@ func run(addr string, seed bool, log *slog.Logger) error {
 			return fmt.Errorf("seed: %w", err)
 		}
 		fmt.Fprint(os.Stdout, info.Banner(base))
+		if agents > 0 {
+			// The agents talk to this server over HTTP, so serve first.
+			agentsDone = make(chan struct{})
+			go func() {
+				defer close(agentsDone)
+				fleet, err := startAgents(ctx, d, info, base, agents, stateDir, log.With("component", "agentsim"))
+				if err != nil {
+					log.Error("simulated agents did not all start", "error", err.Error())
+				}
+				if fleet != nil {
+					log.Info("simulated agents running", "site", SiteID, "agents", fleet.Len())
+					<-ctx.Done()
+					fleet.Stop()
+				}
+			}()
+		}
 	}
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// Let the agents write online:false before the process ends.
+	select {
+	case <-agentsDone:
+	case <-time.After(10 * time.Second):
 	}
 	return nil
 }
