@@ -6,6 +6,8 @@ import (
 	"github.com/owlette/server/functions/agentauth"
 	"github.com/owlette/server/functions/alerts"
 	"github.com/owlette/server/functions/apikeys"
+	"github.com/owlette/server/functions/deployments"
+	"github.com/owlette/server/functions/installers"
 	"github.com/owlette/server/functions/screenshots"
 	"github.com/owlette/server/functions/session"
 	"github.com/owlette/server/functions/setup"
@@ -29,6 +31,8 @@ var groups = map[string]app.Register{
 	screenshots.Name: screenshots.Register,
 	tokens.Name:      tokens.Register,
 	utilities.Name:   utilities.Register,
+	deployments.Name: deployments.Register,
+	installers.Name:  installers.Register,
 }
 
 // NewRouter dispatches each request to its function's handler, chosen by
