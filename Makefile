@@ -19,7 +19,7 @@ BENCHTIME   ?= 1s
 STACK := .stack/bin/stack
 NODE_STAMP := tools/node_modules/.package-lock.json
 
-.PHONY: help deps dev test bench fmt vet clean up down status stack-bin
+.PHONY: help deps chromium dev test bench fmt vet clean up down status stack-bin
 
 help: ## show this help
 	@echo "owlette server. Targets:"
@@ -32,8 +32,18 @@ $(NODE_STAMP): tools/package-lock.json tools/package.json
 	cd tools && npm ci --no-audit --no-fund
 	@touch $@
 
-deps: $(NODE_STAMP) ## install the Node tools (only when stale) and download Go modules
+deps: $(NODE_STAMP) chromium ## install the Node tools (only when stale), Chromium, and download Go modules
 	$(GO) mod download
+
+# Headless Chromium drives the passkey browser test (functions/passkeys).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+		else \
+			echo "Chromium is missing: the passkey browser test will fail. Install it with: sudo apt-get install -y chromium"; \
+		fi; \
+	fi
 
 # The stack runner is built, not `go run`: `go run` turns every non-zero exit
 # into 1 and does not forward SIGTERM.

@@ -47,6 +47,9 @@ func TestGenerateToken(t *testing.T) {
 		{Name: "API key is not a session", Method: "POST", Path: path, Cred: apptest.WithAPIKey(admin.APIKey()), Body: body, Status: 401},
 		{Name: "ID token is not a session", Method: "POST", Path: path, Cred: apptest.WithBearer(admin.IDToken()), Body: body, Status: 401},
 		{Name: "MFA pending", Method: "POST", Path: path, Cred: apptest.WithCookie(member.CookieWith(session.MFAPending)), Body: body, Status: 403},
+		// The pending mark in the cookie is refused before the body is read.
+		{Name: "MFA pending with a bad body", Method: "POST", Path: path, Cred: apptest.WithCookie(member.CookieWith(session.MFAPending)), Body: apptest.Raw("{"), Status: 403,
+			Want: map[string]any{"mfaRequired": true}},
 		{Name: "member of another site", Method: "POST", Path: path, Cred: apptest.WithCookie(stranger.Cookie()), Body: body, Status: 403},
 		{Name: "unknown site", Method: "POST", Path: path, Cred: apptest.WithCookie(admin.Cookie()), Body: map[string]any{"siteId": "nowhere"}, Status: 404},
 		{Name: "assigned member", Method: "POST", Path: path, Cred: apptest.WithCookie(member.Cookie()), Body: body, Status: 200,

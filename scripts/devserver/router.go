@@ -8,6 +8,8 @@ import (
 	"github.com/owlette/server/functions/apikeys"
 	"github.com/owlette/server/functions/deployments"
 	"github.com/owlette/server/functions/installers"
+	"github.com/owlette/server/functions/mfa"
+	"github.com/owlette/server/functions/passkeys"
 	"github.com/owlette/server/functions/screenshots"
 	"github.com/owlette/server/functions/session"
 	"github.com/owlette/server/functions/setup"
@@ -33,6 +35,8 @@ var groups = map[string]app.Register{
 	utilities.Name:   utilities.Register,
 	deployments.Name: deployments.Register,
 	installers.Name:  installers.Register,
+	mfa.Name:         mfa.Register,
+	passkeys.Name:    passkeys.Register,
 }
 
 // NewRouter dispatches each request to its function's handler, chosen by

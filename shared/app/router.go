@@ -14,9 +14,20 @@ import (
 // Router registers a route group's endpoints. Every route names its guard
 // and rate-limit class where it is registered.
 type Router struct {
-	D   *Deps
-	mux *http.ServeMux
+	D      *Deps
+	mux    *http.ServeMux
+	routes []Route
 }
+
+// Route is one registered endpoint, as declared to Handle.
+type Route struct {
+	Pattern string
+	Guard   guard.Guard
+	Limit   ratelimit.Class
+}
+
+// Routes lists the endpoints registered so far, in registration order.
+func (rt *Router) Routes() []Route { return append([]Route(nil), rt.routes...) }
 
 // Register adds a route group's endpoints to a router.
 type Register func(*Router)
@@ -44,6 +55,7 @@ func (rt *Router) Handle(pattern string, g guard.Guard, limit ratelimit.Class, h
 		return h(w, r)
 	})
 	rt.mux.Handle(pattern, rt.D.Limiter.Middleware(limit, inner))
+	rt.routes = append(rt.routes, Route{Pattern: pattern, Guard: g, Limit: limit})
 }
 
 // Handler returns the group's http.Handler with the shared middleware.

@@ -40,12 +40,40 @@ type Config struct {
 	// ADMIN_EMAIL_DEV (api.md §1.14). Empty when unset.
 	AdminEmail string
 
+	// WebAuthnRPID is the passkey relying party id (WEBAUTHN_RP_ID) and
+	// WebAuthnOrigins the origins passkey ceremonies may come from
+	// (WEBAUTHN_ORIGINS, comma-separated). Empty means the defaults of
+	// api.md §1.11; read them through WebAuthn.
+	WebAuthnRPID    string
+	WebAuthnOrigins []string
+
 	// Emulators lists the *_EMULATOR_HOST variables that are set.
 	Emulators map[string]string
 }
 
 // Production reports whether cookies must be Secure and secrets are mandatory.
 func (c *Config) Production() bool { return c.Env == "production" }
+
+// WebAuthn returns the relying party id and the allowed origins, applying
+// the defaults of api.md §1.11 to whatever is not configured: in production
+// "owlette.app" with https://owlette.app and https://dev.owlette.app,
+// elsewhere "localhost" with http://localhost:3000.
+func (c *Config) WebAuthn() (rpID string, origins []string) {
+	rpID, origins = c.WebAuthnRPID, c.WebAuthnOrigins
+	if rpID == "" {
+		rpID = "localhost"
+		if c.Production() {
+			rpID = "owlette.app"
+		}
+	}
+	if len(origins) == 0 {
+		origins = []string{"http://localhost:3000"}
+		if c.Production() {
+			origins = []string{"https://owlette.app", "https://dev.owlette.app"}
+		}
+	}
+	return rpID, slices.Clone(origins)
+}
 
 // Getenv abstracts the environment for tests.
 type Getenv func(string) string
@@ -77,6 +105,12 @@ func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, erro
 		BaseURL:        first(getenv("BASE_URL"), getenv("NEXT_PUBLIC_BASE_URL")),
 		ResendFrom:     first(getenv("RESEND_FROM_EMAIL"), "onboarding@resend.dev"),
 		Emulators:      map[string]string{},
+		WebAuthnRPID:   strings.TrimSpace(getenv("WEBAUTHN_RP_ID")),
+	}
+	for _, o := range strings.Split(getenv("WEBAUTHN_ORIGINS"), ",") {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+			c.WebAuthnOrigins = append(c.WebAuthnOrigins, o)
+		}
 	}
 	for _, v := range emulatorVars {
 		if h := getenv(v); h != "" {

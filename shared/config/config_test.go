@@ -374,3 +374,32 @@ func eq[T comparable](t *testing.T, what string, got, want T) {
 		t.Errorf("%s = %v, want %v", what, got, want)
 	}
 }
+
+func TestWebAuthnSettings(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		rpID    string
+		origins []string
+	}{
+		{"local defaults", local, "localhost", []string{"http://localhost:3000"}},
+		{"production defaults", prod, "owlette.app", []string{"https://owlette.app", "https://dev.owlette.app"}},
+		{"configured", with(local, "WEBAUTHN_RP_ID", " example.test ", "WEBAUTHN_ORIGINS", "https://a.example.test/, https://b.example.test,,"),
+			"example.test", []string{"https://a.example.test", "https://b.example.test"}},
+		{"origins only", with(local, "WEBAUTHN_ORIGINS", "http://localhost:18080"), "localhost", []string{"http://localhost:18080"}},
+	}
+	for _, c := range cases {
+		cfg, err := config.Load(context.Background(), envOf(c.env), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		rp, origins := cfg.WebAuthn()
+		if rp != c.rpID || fmt.Sprint(origins) != fmt.Sprint(c.origins) {
+			t.Errorf("%s: %q %q, want %q %q", c.name, rp, origins, c.rpID, c.origins)
+		}
+	}
+	// A hand-built Config (tests) gets the defaults too.
+	if rp, o := (&config.Config{Env: "local"}).WebAuthn(); rp != "localhost" || len(o) != 1 {
+		t.Errorf("zero config: %q %q", rp, o)
+	}
+}

@@ -100,6 +100,14 @@ func Bind(r *http.Request, svc *Service, g Guard) (*http.Request, func() bool, e
 	if g.k == kPublic {
 		st.checked.Store(true)
 	}
+	// A session still waiting for its MFA step is refused on every guarded
+	// route that does not allow it, before the handler reads anything, unless
+	// the request carries another credential (API key or bearer token).
+	if g.k != kPublic && g.k != kAgent && !g.pendingOK && r.Header.Get("X-Api-Key") == "" && r.Header.Get("Authorization") == "" {
+		if pl := svc.Sessions.Read(r); pl != nil && pl.Pending() {
+			return r, st.checked.Load, ErrMFARequired
+		}
+	}
 	if g.early() {
 		p, err := svc.authenticate(r, g)
 		if err != nil {

@@ -41,7 +41,14 @@ type Payload struct {
 	UserID    string `json:"userId"`
 	ExpiresAt int64  `json:"expiresAt"`
 	SID       string `json:"sid,omitempty"`
+	// MFA is "pending" while the second step is due. It lets every guard
+	// refuse a pending session before reading anything; the record in
+	// Firestore stays the authority for everything else.
+	MFA string `json:"mfa,omitempty"`
 }
+
+// Pending reports whether the cookie says the MFA step is still due.
+func (p *Payload) Pending() bool { return p.MFA == MFAPending }
 
 // Record is the server-side session document.
 type Record struct {
@@ -93,10 +100,23 @@ func (m *Manager) Create(ctx context.Context, w http.ResponseWriter, uid string,
 	if _, err := m.Ref(sid).Create(ctx, rec); err != nil {
 		return "", err
 	}
-	if err := m.setCookie(w, Payload{UserID: uid, ExpiresAt: expiresAt.UnixMilli(), SID: sid}); err != nil {
+	p := Payload{UserID: uid, ExpiresAt: expiresAt.UnixMilli(), SID: sid}
+	if mfa == MFAPending {
+		p.MFA = MFAPending
+	}
+	if err := m.setCookie(w, p); err != nil {
 		return "", err
 	}
 	return sid, nil
+}
+
+// CompleteMFA records the finished second step on the session and re-issues
+// its cookie without the pending mark (same id and expiry).
+func (m *Manager) CompleteMFA(ctx context.Context, w http.ResponseWriter, uid, sid string, expiresAt int64) error {
+	if err := m.SetMFA(ctx, sid, MFAComplete); err != nil {
+		return err
+	}
+	return m.setCookie(w, Payload{UserID: uid, ExpiresAt: expiresAt, SID: sid})
 }
 
 func (m *Manager) setCookie(w http.ResponseWriter, p Payload) error {
