@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/owlette/server/shared/background"
 	"github.com/owlette/server/shared/routes"
 )
 
@@ -114,6 +115,39 @@ func TestTablesValid(t *testing.T) {
 	if validateTables(nil, []SchedulerJob{{Name: "j", Schedule: "* * * * *", Path: "/api/nowhere"}}) == nil {
 		t.Error("unrouted scheduler path accepted")
 	}
+	if validateTables(Targets(), []SchedulerJob{{Name: "j", Schedule: "* * * * *", Function: "sites"}}) == nil {
+		t.Error("job calling a non-scheduled function accepted")
+	}
+	if validateTables(Targets(), []SchedulerJob{{Name: "j", Schedule: "* * * * *", Function: "deploymentsweeper", Path: "/api/cron/x"}}) == nil {
+		t.Error("job with both Path and Function accepted")
+	}
+	// Every background function is deployed, and every schedule has its job.
+	for _, tr := range background.Triggers {
+		if tg := find(Targets(), tr.Name); tg == nil || tg.Kind != Firestore || tg.Document != tr.Document || tg.EventType != tr.EventType || !tg.Retry {
+			t.Errorf("trigger %s: target %+v", tr.Name, tg)
+		}
+	}
+	for _, sc := range background.Schedules {
+		if tg := find(Targets(), sc.Name); tg == nil || tg.Kind != Scheduled || tg.Timeout != sc.Timeout {
+			t.Errorf("schedule %s: target %+v", sc.Name, tg)
+		}
+		found := false
+		for _, j := range SchedulerJobs {
+			found = found || (j.Function == sc.Name && j.Schedule == sc.Cron)
+		}
+		if !found {
+			t.Errorf("schedule %s has no scheduler job", sc.Name)
+		}
+	}
+}
+
+func find(ts []Target, name string) *Target {
+	for i := range ts {
+		if ts[i].Name == name {
+			return &ts[i]
+		}
+	}
+	return nil
 }
 
 func testOptions(t *testing.T, stageRoot string) *Options {
@@ -126,6 +160,9 @@ func testOptions(t *testing.T, stageRoot string) *Options {
 		ServiceAccount: "api@owlette-prod.iam.gserviceaccount.com",
 		SecretIDs:      map[string]string{"RESEND_API_KEY": "resend-key:3"},
 		DryRun:         true,
+
+		FirestoreLocation: "eur3",
+		SchedulerSA:       "cron@owlette-prod.iam.gserviceaccount.com",
 	}
 	if err := o.defaults(); err != nil {
 		t.Fatal(err)
@@ -185,17 +222,74 @@ func TestDryRunCommands(t *testing.T) {
 		"CORTEX_INTERNAL_SECRET=cortex-internal-secret:latest,RESEND_API_KEY=resend-key:3," +
 		"FIREBASE_API_KEY=firebase-api-key:latest" +
 		" --service-account=api@owlette-prod.iam.gserviceaccount.com --quiet"
-	found := false
-	for _, l := range lines {
-		if strings.HasPrefix(l, "gcloud functions deploy commands ") {
-			found = true
-			if l != want {
-				t.Errorf("commands deploy:\n got %s\nwant %s", l, want)
+	secrets := " --set-secrets=SESSION_SECRET=session-secret:latest,MFA_ENCRYPTION_KEY=mfa-encryption-key:latest," +
+		"LLM_ENCRYPTION_KEY=llm-encryption-key:latest,CRON_SECRET=cron-secret:latest," +
+		"CORTEX_INTERNAL_SECRET=cortex-internal-secret:latest,RESEND_API_KEY=resend-key:3," +
+		"FIREBASE_API_KEY=firebase-api-key:latest"
+	// The deployment-status trigger (datamodel.md §7.1): Eventarc on every
+	// write of a machine's commands/completed document, retried on failure.
+	wantTrigger := "gcloud functions deploy deploymentstatus --gen2 --runtime=go126 --region=europe-west1 --project=owlette-prod" +
+		" --source=" + filepath.Join(stageRoot, "deploymentstatus") +
+		" --entry-point=deploymentstatus --trigger-location=eur3" +
+		" --trigger-event-filters=type=google.cloud.firestore.document.v1.written" +
+		" '--trigger-event-filters=database=(default)'" +
+		" '--trigger-event-filters-path-pattern=document=sites/{siteId}/machines/{machineId}/commands/completed'" +
+		" --retry --timeout=60s --concurrency=80 --cpu=1 --memory=512Mi --min-instances=0 --max-instances=10" +
+		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,STORAGE_BUCKET=owlette-prod.firebasestorage.app,OWLETTE_ENV=production" +
+		secrets +
+		" --service-account=api@owlette-prod.iam.gserviceaccount.com --trigger-service-account=api@owlette-prod.iam.gserviceaccount.com --quiet"
+	// The sweeper (§7.2): private HTTP function, invokable by the scheduler's
+	// identity only, which it also checks itself.
+	sweeperURL := "https://europe-west1-owlette-prod.cloudfunctions.net/deploymentsweeper"
+	wantSweeper := "gcloud functions deploy deploymentsweeper --gen2 --runtime=go126 --region=europe-west1 --project=owlette-prod" +
+		" --source=" + filepath.Join(stageRoot, "deploymentsweeper") +
+		" --entry-point=deploymentsweeper --trigger-http --no-allow-unauthenticated --timeout=60s --concurrency=80 --cpu=1" +
+		" --memory=512Mi --min-instances=0 --max-instances=10" +
+		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,STORAGE_BUCKET=owlette-prod.firebasestorage.app,OWLETTE_ENV=production," +
+		"SCHEDULER_SERVICE_ACCOUNT=cron@owlette-prod.iam.gserviceaccount.com,SCHEDULER_AUDIENCE=" + sweeperURL +
+		secrets +
+		" --service-account=api@owlette-prod.iam.gserviceaccount.com --quiet" +
+		" && gcloud functions add-invoker-policy-binding deploymentsweeper --region=europe-west1 --project=owlette-prod" +
+		" --member=serviceAccount:cron@owlette-prod.iam.gserviceaccount.com --quiet"
+	jobArgs := " deploymentsweeper --location=europe-west1 --project=owlette-prod '--schedule=*/5 * * * *' --time-zone=Etc/UTC" +
+		" --uri=" + sweeperURL + " --http-method=POST --oidc-service-account-email=cron@owlette-prod.iam.gserviceaccount.com" +
+		" --oidc-token-audience=" + sweeperURL + " --quiet"
+	wantJob := "if gcloud scheduler jobs describe deploymentsweeper --location=europe-west1 --project=owlette-prod >/dev/null 2>&1; then " +
+		"gcloud scheduler jobs update http" + jobArgs + "; else gcloud scheduler jobs create http" + jobArgs + "; fi"
+	for prefix, want := range map[string]string{
+		"gcloud functions deploy commands ":                    want,
+		"gcloud functions deploy deploymentstatus ":            wantTrigger,
+		"gcloud functions deploy deploymentsweeper ":           wantSweeper,
+		"if gcloud scheduler jobs describe deploymentsweeper ": wantJob,
+	} {
+		found := false
+		for _, l := range lines {
+			if strings.HasPrefix(l, prefix) {
+				found = true
+				if l != want {
+					t.Errorf("%s…:\n got %s\nwant %s", prefix, l, want)
+				}
 			}
 		}
+		if !found {
+			t.Errorf("no line %s…", prefix)
+		}
 	}
-	if !found {
-		t.Error("no deploy command for commands")
+
+	// Both need their flag.
+	for _, c := range []struct {
+		unset func(*Options)
+		flag  string
+	}{
+		{func(o *Options) { o.FirestoreLocation = "" }, "-firestore-location"},
+		{func(o *Options) { o.SchedulerSA = "" }, "-scheduler-service-account"},
+	} {
+		o := testOptions(t, t.TempDir())
+		o.stageFn = dryRunStage(t)
+		c.unset(o)
+		if _, err := planFunctions(o); err == nil || !strings.Contains(err.Error(), c.flag) {
+			t.Errorf("without %s: %v", c.flag, err)
+		}
 	}
 }
 
@@ -221,8 +315,17 @@ func TestDryRunAllAndOnly(t *testing.T) {
 		t.Errorf("region mismatch with firebase.json not reported: %v", err)
 	}
 
-	o.Only = []string{"sites", "session"}
+	o.Only = []string{"deploymentsweeper"}
 	steps, err := planFunctions(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 || steps[0].Name != "deploymentsweeper" || steps[1].Name != "deploymentsweeper" || steps[1].Probe == nil {
+		t.Errorf("-only deploymentsweeper: function and job expected, got %+v", steps)
+	}
+
+	o.Only = []string{"sites", "session"}
+	steps, err = planFunctions(o)
 	if err != nil {
 		t.Fatal(err)
 	}

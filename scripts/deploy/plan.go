@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/owlette/server/shared/background"
 )
 
 // Options are the settings of one deploy run.
@@ -41,20 +43,26 @@ type Options struct {
 }
 
 // Step is one command. When Probe is set the step is a create-or-update: run
-// Probe, then Update if it succeeded and Argv if it failed.
+// Probe, then Update if it succeeded and Argv if it failed. Then runs after
+// that command succeeded, in order.
 type Step struct {
 	Name   string
 	Argv   []string
 	Probe  []string
 	Update []string
+	Then   [][]string
 }
 
 // String is the step as one shell line.
 func (s Step) String() string {
-	if s.Probe == nil {
-		return shellJoin(s.Argv)
+	line := shellJoin(s.Argv)
+	if s.Probe != nil {
+		line = "if " + shellJoin(s.Probe) + " >/dev/null 2>&1; then " + shellJoin(s.Update) + "; else " + shellJoin(s.Argv) + "; fi"
 	}
-	return "if " + shellJoin(s.Probe) + " >/dev/null 2>&1; then " + shellJoin(s.Update) + "; else " + shellJoin(s.Argv) + "; fi"
+	for _, then := range s.Then {
+		line += " && " + shellJoin(then)
+	}
+	return line
 }
 
 func (o *Options) defaults() error {
@@ -106,22 +114,26 @@ func (o *Options) selected(ts []Target, jobs []SchedulerJob) ([]Target, []Schedu
 	}
 	var outT []Target
 	var outJ []SchedulerJob
+	seen := map[string]bool{}
 	for _, t := range ts {
 		if want[t.Name] {
 			outT = append(outT, t)
-			delete(want, t.Name)
+			seen[t.Name] = true
 		}
 	}
+	// A scheduled function and its job share a name: -only NAME takes both.
 	for _, j := range jobs {
 		if want[j.Name] {
 			outJ = append(outJ, j)
-			delete(want, j.Name)
+			seen[j.Name] = true
 		}
 	}
-	if len(want) > 0 {
+	if len(seen) < len(want) {
 		var unknown []string
 		for n := range want {
-			unknown = append(unknown, n)
+			if !seen[n] {
+				unknown = append(unknown, n)
+			}
 		}
 		sort.Strings(unknown)
 		return nil, nil, fmt.Errorf("-only: unknown function or job: %s", strings.Join(unknown, ", "))
@@ -129,13 +141,23 @@ func (o *Options) selected(ts []Target, jobs []SchedulerJob) ([]Target, []Schedu
 	return outT, outJ, nil
 }
 
-func (o *Options) envVars() string {
+func (o *Options) envVars(t Target) string {
 	vars := []string{
 		"GOOGLE_CLOUD_PROJECT=" + o.Project,
 		"STORAGE_BUCKET=" + o.StorageBucket,
 		"OWLETTE_ENV=production",
 	}
+	if t.Kind == Scheduled {
+		// What the function checks the scheduler's OIDC token against.
+		vars = append(vars, background.EnvServiceAccount+"="+o.SchedulerSA, background.EnvAudience+"="+o.functionURL(t.Name))
+	}
 	return strings.Join(append(vars, o.ExtraEnv...), ",")
+}
+
+// functionURL is a gen2 function's own HTTPS endpoint, which scheduled
+// functions are called at (and the audience of their OIDC tokens).
+func (o *Options) functionURL(name string) string {
+	return "https://" + o.Region + "-" + o.Project + ".cloudfunctions.net/" + name
 }
 
 func (o *Options) secrets() string {
@@ -167,6 +189,8 @@ func (o *Options) deployStep(t Target, src string) Step {
 	switch t.Kind {
 	case HTTP:
 		argv = append(argv, "--trigger-http", "--allow-unauthenticated")
+	case Scheduled:
+		argv = append(argv, "--trigger-http", "--no-allow-unauthenticated")
 	case Firestore:
 		db := t.Database
 		if db == "" {
@@ -189,16 +213,22 @@ func (o *Options) deployStep(t Target, src string) Step {
 		"--memory="+memory,
 		"--min-instances="+strconv.Itoa(minInstances),
 		"--max-instances="+strconv.Itoa(o.MaxInstances),
-		"--set-env-vars="+o.envVars(),
+		"--set-env-vars="+o.envVars(t),
 		"--set-secrets="+o.secrets(),
 	)
 	if o.ServiceAccount != "" {
 		argv = append(argv, "--service-account="+o.ServiceAccount)
-		if t.Kind != HTTP {
+		if t.Kind == Firestore {
 			argv = append(argv, "--trigger-service-account="+o.ServiceAccount)
 		}
 	}
-	return Step{Name: t.Name, Argv: append(argv, "--quiet")}
+	step := Step{Name: t.Name, Argv: append(argv, "--quiet")}
+	if t.Kind == Scheduled {
+		// Only the scheduler's identity may invoke it.
+		step.Then = [][]string{{"gcloud", "functions", "add-invoker-policy-binding", t.Name,
+			"--region=" + o.Region, "--project=" + o.Project, "--member=serviceAccount:" + o.SchedulerSA, "--quiet"}}
+	}
+	return step
 }
 
 // schedulerStep creates the job, or updates it when it exists.
@@ -212,6 +242,9 @@ func (o *Options) schedulerStep(j SchedulerJob) Step {
 		method = "GET"
 	}
 	uri := strings.TrimRight(o.BaseURL, "/") + j.Path
+	if j.Function != "" {
+		uri = o.functionURL(j.Function)
+	}
 	common := []string{
 		"--location=" + o.Region,
 		"--project=" + o.Project,
@@ -265,6 +298,14 @@ func planFunctions(o *Options) ([]Step, error) {
 	for _, t := range ts {
 		if t.Kind == Firestore && o.FirestoreLocation == "" {
 			return nil, fmt.Errorf("function %s has a Firestore trigger: -firestore-location is required", t.Name)
+		}
+		if t.Kind == Scheduled && o.SchedulerSA == "" {
+			return nil, fmt.Errorf("function %s is called by Cloud Scheduler: -scheduler-service-account is required (the job's OIDC identity)", t.Name)
+		}
+	}
+	for _, j := range jobs {
+		if j.Function != "" && o.SchedulerSA == "" {
+			return nil, fmt.Errorf("scheduler job %s calls function %s: -scheduler-service-account is required", j.Name, j.Function)
 		}
 	}
 	var steps []Step
@@ -357,12 +398,17 @@ func runStep(ctx context.Context, dir string, s Step, w io.Writer) error {
 			argv = s.Update
 		}
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = dir
-	cmd.Stdout = w
-	cmd.Stderr = w
-	cmd.Stdin = nil
-	return cmd.Run()
+	for _, a := range append([][]string{argv}, s.Then...) {
+		cmd := exec.CommandContext(ctx, a[0], a[1:]...)
+		cmd.Dir = dir
+		cmd.Stdout = w
+		cmd.Stderr = w
+		cmd.Stdin = nil
+		if err := cmd.Run(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)

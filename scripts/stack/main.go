@@ -1,6 +1,10 @@
 // Command stack manages the local emulator stack that tests and the dev
 // server run against: the Firestore emulator (gcloud jar), the Firebase Auth
-// emulator (firebase-tools) and fake-gcs-server (in-process).
+// emulator (firebase-tools), fake-gcs-server (in-process) and the trigger
+// relay (in-process): the Firestore emulator delivers change events to the
+// relay, which forwards each to the process that registered the event's
+// project (the dev server for demo-owlette, each test for its own project;
+// see shared/trigger/relay).
 //
 //	go run ./scripts/stack run [--dev-env] -- CMD ARGS...   start what is missing, run CMD with the stack env, stop what it started
 //	go run ./scripts/stack dev                             start what is missing, then the dev server on 127.0.0.1:18080
@@ -35,6 +39,8 @@ import (
 	"time"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+
+	"github.com/owlette/server/shared/trigger/relay"
 )
 
 // Fixed conventions of the local stack (loopback only).
@@ -45,6 +51,7 @@ const (
 	devPort       = 18080
 	firestorePort = 18081
 	gcsPort       = 18082
+	relayPort     = 18090 // the Firestore emulator's --functions_emulator
 	authPort      = 18099
 
 	modulePath = "github.com/owlette/server"
@@ -67,6 +74,7 @@ func stackEnv(dev bool) []kv {
 		{"FIREBASE_AUTH_EMULATOR_HOST", addr(authPort)},
 		{"STORAGE_EMULATOR_HOST", addr(gcsPort)},
 		{"GOOGLE_CLOUD_PROJECT", projectID},
+		{relay.EnvVar, addr(relayPort)},
 	}
 	if dev {
 		env = append(env,
@@ -78,6 +86,7 @@ func stackEnv(dev bool) []kv {
 			kv{"FIREBASE_API_KEY", "fake-api-key"},
 			kv{"STORAGE_BUCKET", bucketName},
 			kv{"OWLETTE_ENV", "local"},
+			kv{"WEBAUTHN_ORIGINS", "http://localhost:18080,http://localhost:3000"},
 		)
 	}
 	return env
@@ -264,7 +273,60 @@ func services() []*service {
 			inProc:  func(_ *stack, log io.Writer) (stopper, error) { return startGCS(log) },
 			after:   ensureBucket,
 		},
+		{
+			name: "relay", title: "trigger relay", port: relayPort, timeout: 10 * time.Second,
+			marker: "serve-relay",
+			probe: func(ctx context.Context) probeState {
+				return probeHTTP(ctx, "http://"+addr(relayPort)+"/relay/v1/health", relayReady)
+			},
+			command: relayCommand,
+			inProc:  func(_ *stack, log io.Writer) (stopper, error) { return startRelay(log) },
+		},
 	}
+}
+
+// relayReady reports whether a `GET /relay/v1/health` answer comes from a
+// trigger relay.
+func relayReady(status int, body []byte) bool {
+	if status != http.StatusOK {
+		return false
+	}
+	var v struct {
+		Relay string `json:"relay"`
+	}
+	return json.Unmarshal(body, &v) == nil && v.Relay == relay.Name
+}
+
+// relayCommand runs this program's serve-relay in a separate process (`up`).
+func relayCommand(st *stack) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "serve-relay")
+	cmd.Dir = st.root
+	cmd.Env = serviceEnv()
+	return cmd, nil
+}
+
+// relayServer is the relay running in this process.
+type relayServer struct{ srv *http.Server }
+
+func (r relayServer) Stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = r.srv.Shutdown(ctx)
+}
+
+// startRelay serves the trigger relay on its port in this process.
+func startRelay(log io.Writer) (relayServer, error) {
+	ln, err := net.Listen("tcp", addr(relayPort))
+	if err != nil {
+		return relayServer{}, err
+	}
+	srv := &http.Server{Handler: relay.New(log), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return relayServer{srv}, nil
 }
 
 const (
@@ -314,7 +376,7 @@ func firestoreArgs(jar, rules string) []string {
 	if rules != "" {
 		args = append(args, "--rules="+rules)
 	}
-	return append(args, "--functions_emulator="+addr(devPort))
+	return append(args, "--functions_emulator="+addr(relayPort))
 }
 
 func firestoreCommand(st *stack) (*exec.Cmd, error) {
@@ -804,6 +866,9 @@ func main() {
 	if sub == "serve-gcs" {
 		os.Exit(serveGCS())
 	}
+	if sub == "serve-relay" {
+		os.Exit(serveRelay())
+	}
 	if sub == "-h" || sub == "--help" || sub == "help" {
 		usage()
 		return
@@ -1020,10 +1085,11 @@ owlette local stack (project %s)
   Firestore emulator   http://%s
   Auth emulator        http://%s
   Storage (fake-gcs)   http://%s   bucket %s
+  trigger relay        http://%s   (Firestore change events → the processes that registered their project)
   logs                 %s/logs/
 Ctrl-C stops the dev server and every service this command started.
 
-`, projectID, addr(devPort), addr(firestorePort), addr(authPort), addr(gcsPort), bucketName, stateDir)
+`, projectID, addr(devPort), addr(firestorePort), addr(authPort), addr(gcsPort), bucketName, addr(relayPort), stateDir)
 }
 
 func pidsPath(root string) string { return filepath.Join(root, stateDir, "pids") }
@@ -1152,6 +1218,22 @@ func serveGCS() int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "serve-gcs: fake-gcs-server on http://%s, bucket %s\n", addr(gcsPort), bucketName)
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
+	<-sigc
+	srv.Stop()
+	return 0
+}
+
+// serveRelay runs the trigger relay in the foreground until SIGINT/SIGTERM
+// (what `up` starts in the background).
+func serveRelay() int {
+	srv, err := startRelay(os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve-relay:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "serve-relay: trigger relay on http://%s\n", addr(relayPort))
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM)
 	<-sigc

@@ -115,6 +115,7 @@ func TestStackEnv(t *testing.T) {
 		"FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:18099",
 		"STORAGE_EMULATOR_HOST":       "127.0.0.1:18082",
 		"GOOGLE_CLOUD_PROJECT":        "demo-owlette",
+		"OWLETTE_TRIGGER_RELAY":       "127.0.0.1:18090",
 	}
 	for k, v := range want {
 		if base[k] != v {
@@ -209,7 +210,7 @@ func TestFirestoreArgs(t *testing.T) {
 	for _, want := range []string{
 		"-cp /sdk/x.jar com.google.cloud.datastore.emulator.firestore.CloudFirestore start",
 		"--host=127.0.0.1", "--port=18081", "--project_id=demo-owlette",
-		"--rules=/repo/firestore.rules", "--functions_emulator=127.0.0.1:18080",
+		"--rules=/repo/firestore.rules", "--functions_emulator=127.0.0.1:18090",
 	} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("firestore args %q lack %q", joined, want)
