@@ -8,8 +8,11 @@ import (
 	"github.com/owlette/server/functions/apikeys"
 	"github.com/owlette/server/functions/deployments"
 	"github.com/owlette/server/functions/installers"
+	"github.com/owlette/server/functions/inventory"
+	"github.com/owlette/server/functions/logs"
 	"github.com/owlette/server/functions/mfa"
 	"github.com/owlette/server/functions/passkeys"
+	"github.com/owlette/server/functions/processes"
 	"github.com/owlette/server/functions/screenshots"
 	"github.com/owlette/server/functions/session"
 	"github.com/owlette/server/functions/setup"
@@ -37,6 +40,9 @@ var groups = map[string]app.Register{
 	installers.Name:  installers.Register,
 	mfa.Name:         mfa.Register,
 	passkeys.Name:    passkeys.Register,
+	processes.Name:   processes.Register,
+	inventory.Name:   inventory.Register,
+	logs.Name:        logs.Register,
 }
 
 // NewRouter dispatches each request to its function's handler, chosen by
