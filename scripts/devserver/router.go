@@ -6,10 +6,12 @@ import (
 	"github.com/owlette/server/functions/agentauth"
 	"github.com/owlette/server/functions/alerts"
 	"github.com/owlette/server/functions/apikeys"
+	"github.com/owlette/server/functions/commands"
 	"github.com/owlette/server/functions/deployments"
 	"github.com/owlette/server/functions/installers"
 	"github.com/owlette/server/functions/inventory"
 	"github.com/owlette/server/functions/logs"
+	"github.com/owlette/server/functions/machines"
 	"github.com/owlette/server/functions/mfa"
 	"github.com/owlette/server/functions/passkeys"
 	"github.com/owlette/server/functions/processes"
@@ -43,6 +45,8 @@ var groups = map[string]app.Register{
 	processes.Name:   processes.Register,
 	inventory.Name:   inventory.Register,
 	logs.Name:        logs.Register,
+	machines.Name:    machines.Register,
+	commands.Name:    commands.Register,
 }
 
 // NewRouter dispatches each request to its function's handler, chosen by

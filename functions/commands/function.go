@@ -1,0 +1,40 @@
+// Package commands is the "commands" Cloud Function: commands sent to a
+// machine's agent through its command queue, optionally waiting for the
+// result, and clearing the queue (api.md §2.8, E22–E23; §1.12); the tool
+// registry and running one tool the same way (X04, X05; shared/tools).
+//
+// A command is a field of sites/{s}/machines/{m}/commands/pending (one
+// document per machine, datamodel.md §2.3); the agent polls that document
+// every 2–5 s, merges its result into commands/completed and removes the
+// pending key. A waiting send listens to completed with a Firestore snapshot
+// listener, so it answers as soon as the agent writes, and removes the
+// result it consumed (shared/cmdqueue). Waits last at most 120 s; the
+// function's request timeout is 180 s (shared/routes).
+package commands
+
+import (
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/guard"
+	"github.com/owlette/server/shared/ratelimit"
+)
+
+// Name is the function's entry point and service name (shared/routes).
+const Name = "commands"
+
+func init() {
+	app.MustStartOnCloudRun()
+	functions.HTTP(Name, app.Function(Register))
+}
+
+// Register adds the group's routes.
+func Register(rt *app.Router) {
+	h := &handlers{d: rt.D}
+	rt.Handle("POST /api/admin/commands/send", guard.AdminSite, ratelimit.API, h.send)
+	rt.Handle("DELETE /api/admin/commands/clear", guard.Member, ratelimit.API, h.clear)
+	rt.Handle("GET /api/admin/tools", guard.Admin, ratelimit.API, h.listTools)
+	rt.Handle("POST /api/admin/tools/execute", guard.AdminSite, ratelimit.API, h.execute)
+}
+
+type handlers struct{ d *app.Deps }

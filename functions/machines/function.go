@@ -1,0 +1,42 @@
+// Package machines is the "machines" Cloud Function: a site's machines —
+// list, status, agent self-update (api.md §2.7, E19–E21).
+//
+// Machine documents (datamodel.md §2.2) are written by the agents, which
+// replace them wholesale on flag writes (§12.6, §13): every field may be
+// missing, and lastHeartbeat is a Firestore timestamp (or, from older
+// writers, ms or an ISO string). Reading one never fails a request (api.md
+// §5.2): lastHeartbeat is rendered ISO, or null.
+//
+// List and status need the admin role (G-ADMIN-SITE); update is open to
+// site members (G-MEMBER), as in the original (api.md §0.1).
+package machines
+
+import (
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/guard"
+	"github.com/owlette/server/shared/ratelimit"
+)
+
+// Name is the function's entry point and service name (shared/routes).
+const Name = "machines"
+
+// MaxTargets bounds the machineIds of one update request (the original had
+// no bound; every id costs a write).
+const MaxTargets = 1000
+
+func init() {
+	app.MustStartOnCloudRun()
+	functions.HTTP(Name, app.Function(Register))
+}
+
+// Register adds the group's routes.
+func Register(rt *app.Router) {
+	h := &handlers{d: rt.D}
+	rt.Handle("GET /api/admin/machines", guard.AdminSite, ratelimit.API, h.list)
+	rt.Handle("GET /api/admin/machines/status", guard.AdminSite, ratelimit.API, h.status)
+	rt.Handle("POST /api/admin/machines/update", guard.Member, ratelimit.API, h.update)
+}
+
+type handlers struct{ d *app.Deps }
