@@ -2,7 +2,6 @@ package installers
 
 import (
 	"net/http"
-	"strings"
 
 	"cloud.google.com/go/firestore"
 
@@ -78,51 +77,9 @@ func orNull(v any) any {
 // ParseLimit is the list limit rule (api.md E36, as E30): JavaScript
 // parseInt, falsy or NaN ⇒ DefaultLimit, clamped to [1, MaxLimit].
 func ParseLimit(s string) int {
-	n, ok := jsParseInt(s)
+	n, ok := web.ParseIntJS(s)
 	if !ok || n == 0 {
 		return DefaultLimit
 	}
 	return int(max(1, min(n, MaxLimit)))
-}
-
-// jsParseInt is JavaScript's parseInt(s) without a radix (white space,
-// sign, "0x" hex, leading digits); ok is false for NaN. It saturates.
-func jsParseInt(s string) (int64, bool) {
-	s = strings.TrimLeft(s, " \t\n\v\f\r\u00a0\ufeff\u2028\u2029")
-	neg := false
-	if s != "" && (s[0] == '+' || s[0] == '-') {
-		neg = s[0] == '-'
-		s = s[1:]
-	}
-	base := int64(10)
-	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		base, s = 16, s[2:]
-	}
-	var n int64
-	digits := 0
-	for _, c := range s {
-		v := int64(-1)
-		switch {
-		case c >= '0' && c <= '9':
-			v = int64(c - '0')
-		case base == 16 && c >= 'a' && c <= 'f':
-			v = int64(c-'a') + 10
-		case base == 16 && c >= 'A' && c <= 'F':
-			v = int64(c-'A') + 10
-		}
-		if v < 0 {
-			break
-		}
-		digits++
-		if n < 1<<40 {
-			n = n*base + v
-		}
-	}
-	if digits == 0 {
-		return 0, false
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
 }
