@@ -19,7 +19,7 @@ BENCHTIME   ?= 1s
 STACK := .stack/bin/stack
 NODE_STAMP := tools/node_modules/.package-lock.json
 
-.PHONY: help deps chromium dev test bench fmt vet clean up down status stack-bin
+.PHONY: help deps chromium dev test bench bench-server fmt vet clean up down status stack-bin
 
 help: ## show this help
 	@echo "owlette server. Targets:"
@@ -62,6 +62,9 @@ test: deps ## go vet, then every test against the emulators
 
 bench: deps stack-bin ## benchmarks against the emulators (BENCH=regexp BENCHTIME=5s)
 	$(STACK) run -- $(GO) test -run='^$$' -bench='$(BENCH)' -benchtime=$(BENCHTIME) -benchmem -timeout=$(TESTTIMEOUT) $(TESTFLAGS) $(PKGS)
+
+bench-server: deps stack-bin ## cold start, p50/p99 latency and RSS of the dev server (scripts/bench)
+	$(STACK) run -- $(GO) run ./scripts/bench
 
 up: stack-bin ## start the emulators and leave them running
 	$(STACK) up
