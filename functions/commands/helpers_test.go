@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -106,7 +104,7 @@ type agentStack struct {
 func newAgentStack(t testing.TB) *agentStack {
 	t.Helper()
 	f := newFixture(t)
-	loadRules(t, f.Project)
+	testenv.LoadRules(t, f.Project)
 	srv := httptest.NewServer(f.H)
 	t.Cleanup(srv.Close)
 	return &agentStack{fixture: f, URL: srv.URL, key: f.admin.APIKey()}
@@ -174,31 +172,4 @@ func (s *agentStack) post(ctx context.Context, path string, body map[string]any)
 	var out map[string]any
 	err = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out, err
-}
-
-// loadRules installs the repository's firestore.rules for one emulator
-// project. (The agent simulator's own test harness does the same, but it is
-// test-only code of that package: this is the minimum copied.)
-func loadRules(t testing.TB, project string) {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	rules, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "firestore.rules"))
-	if err != nil {
-		t.Fatalf("firestore.rules: %v", err)
-	}
-	body, _ := json.Marshal(map[string]any{"rules": map[string]any{"files": []any{
-		map[string]any{"name": "firestore.rules", "content": string(rules)},
-	}}})
-	u := fmt.Sprintf("http://%s/emulator/v1/projects/%s:securityRules", os.Getenv("FIRESTORE_EMULATOR_HOST"), project)
-	req, _ := http.NewRequest(http.MethodPut, u, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("load rules: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("load rules: %d %s", resp.StatusCode, b)
-	}
 }

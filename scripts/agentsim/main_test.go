@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,7 +25,7 @@ import (
 func TestCommandLine(t *testing.T) {
 	testenv.Require(t, "FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST")
 	e := apptest.New(t, session.Register, agentauth.Register)
-	loadRules(t, e.Project)
+	testenv.LoadRules(t, e.Project)
 	site := testenv.UniqueID("site-")
 	member := e.Member(site)
 	e.Site(site, "")
@@ -90,23 +88,5 @@ func TestCommandLine(t *testing.T) {
 
 	if err := run(context.Background(), []string{"-bogus"}, &out, &logs); err == nil {
 		t.Error("unknown flag accepted")
-	}
-}
-
-func loadRules(t *testing.T, project string) {
-	t.Helper()
-	rules, err := os.ReadFile(filepath.Join("..", "..", "firestore.rules"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"rules": map[string]any{"files": []any{map[string]any{"name": "firestore.rules", "content": string(rules)}}}})
-	req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("http://%s/emulator/v1/projects/%s:securityRules", os.Getenv("FIRESTORE_EMULATOR_HOST"), project), bytes.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("load rules: %d", resp.StatusCode)
 	}
 }

@@ -40,7 +40,7 @@ func TestDeploymentEndToEnd(t *testing.T) {
 		t.Fatalf("no trigger relay on %s: run the tests with `make test`", relay.Addr())
 	}
 	e := apptest.New(t)
-	loadRules(t, e.Project)
+	testenv.LoadRules(t, e.Project)
 	site := testenv.UniqueID("site-")
 	e.Site(site, "")
 	member := e.Member(site)
@@ -240,26 +240,4 @@ func cancelRecorded(e *apptest.Env, site, machine string) bool {
 		}
 	}
 	return false
-}
-
-// loadRules installs the repository's firestore.rules for one emulator
-// project, so the agents' REST writes go through them as in production.
-func loadRules(t *testing.T, project string) {
-	t.Helper()
-	rules, err := os.ReadFile("../../firestore.rules")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"rules": map[string]any{"files": []any{map[string]any{"name": "firestore.rules", "content": string(rules)}}}})
-	req, _ := http.NewRequest(http.MethodPut, "http://"+os.Getenv("FIRESTORE_EMULATOR_HOST")+"/emulator/v1/projects/"+project+":securityRules", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("load rules: %d %s", resp.StatusCode, b)
-	}
 }

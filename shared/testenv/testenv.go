@@ -4,10 +4,17 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -58,4 +65,32 @@ func Firestore(t testing.TB, opts ...option.ClientOption) (*firestore.Client, st
 	}
 	t.Cleanup(func() { c.Close() })
 	return c, project
+}
+
+// LoadRules loads the repository's firestore.rules into the emulator for
+// project, so clients using REST with ID tokens are held to them (the Admin
+// client bypasses rules).
+func LoadRules(t testing.TB, project string) {
+	t.Helper()
+	Require(t, "FIRESTORE_EMULATOR_HOST")
+	_, file, _, _ := runtime.Caller(0)
+	rules, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "firestore.rules"))
+	if err != nil {
+		t.Fatalf("firestore.rules: %v", err)
+	}
+	body, _ := json.Marshal(map[string]any{"rules": map[string]any{"files": []any{
+		map[string]any{"name": "firestore.rules", "content": string(rules)},
+	}}})
+	u := fmt.Sprintf("http://%s/emulator/v1/projects/%s:securityRules", os.Getenv("FIRESTORE_EMULATOR_HOST"), project)
+	req, _ := http.NewRequest(http.MethodPut, u, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("load rules: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("load rules: %d %s", resp.StatusCode, b)
+	}
 }

@@ -52,7 +52,7 @@ func newStack(t testing.TB) *stack {
 	t.Helper()
 	testenv.Require(t, "FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "STORAGE_EMULATOR_HOST")
 	e := apptest.New(t, agentauth.Register, tokens.Register, screenshots.Register)
-	loadRules(t, e.Project)
+	testenv.LoadRules(t, e.Project)
 	createBucket(t, e.D.Config.StorageBucket)
 	// Agent users live in the shared Auth emulator: unique site ids.
 	site := testenv.UniqueID("site-")
@@ -148,26 +148,6 @@ func rulesText(t testing.TB) string {
 		t.Fatalf("firestore.rules: %v", err)
 	}
 	return string(b)
-}
-
-// loadRules installs firestore.rules for one emulator project.
-func loadRules(t testing.TB, project string) {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"rules": map[string]any{"files": []any{
-		map[string]any{"name": "firestore.rules", "content": rulesText(t)},
-	}}})
-	u := fmt.Sprintf("http://%s/emulator/v1/projects/%s:securityRules", os.Getenv("FIRESTORE_EMULATOR_HOST"), project)
-	req, _ := http.NewRequest(http.MethodPut, u, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("load rules: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("load rules: %d %s", resp.StatusCode, b)
-	}
 }
 
 // createBucket makes the screenshot bucket on fake-gcs-server.
