@@ -31,16 +31,11 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	e := apptest.New(t, commands.Register)
-	f := &fixture{Env: e, site: "site-a"}
-	f.admin, f.member, f.owner, f.outside = e.Admin(), e.Member(f.site), e.Member(), e.Member("site-b")
-	e.Site(f.site, f.owner.UID)
-	e.Site("site-b", "")
-	return f
+	ten := e.Tenancy("site-a", "site-b")
+	return &fixture{Env: e, site: ten.Site, admin: ten.Admin, member: ten.Member, owner: ten.Owner, outside: ten.Stranger}
 }
 
-func (f *fixture) agentToken(site, machine string) string {
-	return f.IDTokenFor(testenv.UniqueID("agent_"), map[string]any{"role": "agent", "site_id": site, "machine_id": machine, "version": "2.6.0"})
-}
+func (f *fixture) agentToken(site, machine string) string { return f.AgentToken(site, machine) }
 
 func (f *fixture) pending(machine string) map[string]any {
 	return f.Doc("sites/" + f.site + "/machines/" + machine + "/commands/pending")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/owlette/server/functions/machines"
 	"github.com/owlette/server/shared/apptest"
-	"github.com/owlette/server/shared/testenv"
 )
 
 // fixture is one isolated server with a site, its users and an outsider.
@@ -21,18 +20,13 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	e := apptest.New(t, machines.Register)
-	f := &fixture{Env: e, site: "site-a"}
-	f.admin, f.member, f.owner, f.outside = e.Admin(), e.Member(f.site), e.Member(), e.Member("site-b")
-	e.Site(f.site, f.owner.UID)
-	e.Site("site-b", "")
-	return f
+	ten := e.Tenancy("site-a", "site-b")
+	return &fixture{Env: e, site: ten.Site, admin: ten.Admin, member: ten.Member, owner: ten.Owner, outside: ten.Stranger}
 }
 
 // agentToken is a real agent ID token for site (uid unique: the Auth
 // emulator is shared).
-func (f *fixture) agentToken(site string) string {
-	return f.IDTokenFor(testenv.UniqueID("agent_"), map[string]any{"role": "agent", "site_id": site, "machine_id": "m1", "version": "2.6.0"})
-}
+func (f *fixture) agentToken(site string) string { return f.AgentToken(site, "m1") }
 
 // set writes a document as is (map keys are literal field names).
 func (f *fixture) set(t testing.TB, path string, data map[string]any) {

@@ -26,20 +26,12 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	e := apptest.New(t, processes.Register)
-	f := &fixture{Env: e, site: testenv.UniqueID("site-"), otherSite: testenv.UniqueID("other-")}
-	f.admin = e.Admin()
-	f.member = e.Member(f.site)
-	f.owner = e.Member()
-	f.stranger = e.Member(f.otherSite)
-	e.Site(f.site, f.owner.UID)
-	e.Site(f.otherSite, "")
-	return f
+	ten := e.Tenancy(testenv.UniqueID("site-"), testenv.UniqueID("other-"))
+	return &fixture{Env: e, site: ten.Site, otherSite: ten.OtherSite, admin: ten.Admin, member: ten.Member, owner: ten.Owner, stranger: ten.Stranger}
 }
 
 // agentToken is an agent ID token for machine m1 of site.
-func (f *fixture) agentToken(site string) string {
-	return f.IDTokenFor("agent_"+site+"_m1", map[string]any{"role": "agent", "site_id": site, "machine_id": "m1", "version": "2.4.0"})
-}
+func (f *fixture) agentToken(site string) string { return f.AgentToken(site, "m1") }
 
 func (f *fixture) set(t testing.TB, path string, data map[string]any) {
 	t.Helper()

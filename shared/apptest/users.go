@@ -121,3 +121,30 @@ func (u *User) APIKey() string {
 	}
 	return key
 }
+
+// Tenancy is a site and the callers that matter for site-scoped guards.
+type Tenancy struct {
+	Site, OtherSite string
+	Admin           *User // admin role
+	Member          *User // assigned to Site
+	Owner           *User // owns Site, not assigned to it
+	Stranger        *User // assigned to OtherSite only
+}
+
+// Tenancy creates site (owned by a fresh user) and otherSite, and the users
+// of Tenancy.
+func (e *Env) Tenancy(site, otherSite string) *Tenancy {
+	e.T.Helper()
+	t := &Tenancy{Site: site, OtherSite: otherSite}
+	t.Admin, t.Member, t.Owner, t.Stranger = e.Admin(), e.Member(site), e.Member(), e.Member(otherSite)
+	e.Site(site, t.Owner.UID)
+	e.Site(otherSite, "")
+	return t
+}
+
+// AgentToken returns a real agent ID token for machine of site, with the
+// claims the token exchange mints (the uid is unique: the Auth emulator is
+// shared between tests).
+func (e *Env) AgentToken(site, machine string) string {
+	return e.IDTokenFor(testenv.UniqueID("agent_"), map[string]any{"role": "agent", "site_id": site, "machine_id": machine, "version": "2.6.0"})
+}
