@@ -46,25 +46,18 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 
 // get is E32: one deployment, same projection as the list.
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) error {
-	siteID, err := siteParam(r)
+	ref, err := h.deploymentRef(r)
 	if err != nil {
 		return err
 	}
-	if _, err := guard.Site(r, siteID); err != nil {
-		return err
-	}
-	id := r.PathValue("deploymentId")
-	if !store.ValidID(id) {
-		return ErrNotFound
-	}
-	snap, err := h.deployments(siteID).Doc(id).Get(r.Context())
+	snap, err := ref.Get(r.Context())
 	if store.NotFound(err) {
 		return ErrNotFound
 	}
 	if err != nil {
 		return web.Internal(err)
 	}
-	return web.OK(w, web.M{"success": true, "deployment": project(id, snap.Data())})
+	return web.OK(w, web.M{"success": true, "deployment": project(ref.ID, snap.Data())})
 }
 
 // project is the E30/E32 view of a deployment document. Defaults follow the
@@ -109,4 +102,21 @@ func ParseLimit(s string) int {
 		return DefaultLimit
 	}
 	return int(max(1, min(n, MaxLimit)))
+}
+
+// deploymentRef checks siteId, completes the site guard and names the
+// deployment of the path (E32, E33): siteId → guard → deployment.
+func (h *handlers) deploymentRef(r *http.Request) (*firestore.DocumentRef, error) {
+	siteID, err := siteParam(r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := guard.Site(r, siteID); err != nil {
+		return nil, err
+	}
+	id := r.PathValue("deploymentId")
+	if !store.ValidID(id) {
+		return nil, ErrNotFound
+	}
+	return h.deployments(siteID).Doc(id), nil
 }

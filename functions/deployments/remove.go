@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/store"
 	"github.com/owlette/server/shared/web"
 )
@@ -23,19 +22,11 @@ import (
 // read, so a deployment that just went back to work (a trigger write in
 // between) is not deleted on the strength of a stale status.
 func (h *handlers) remove(w http.ResponseWriter, r *http.Request) error {
-	siteID, err := siteParam(r)
+	ref, err := h.deploymentRef(r)
 	if err != nil {
 		return err
 	}
-	if _, err := guard.Site(r, siteID); err != nil {
-		return err
-	}
-	id := r.PathValue("deploymentId")
-	if !store.ValidID(id) {
-		return ErrNotFound
-	}
 	ctx := r.Context()
-	ref := h.deployments(siteID).Doc(id)
 	for attempt := 0; attempt < 3; attempt++ {
 		snap, err := ref.Get(ctx)
 		if store.NotFound(err) {

@@ -990,6 +990,14 @@ func cmdRun(root string, args []string) int {
 		fmt.Fprintln(os.Stderr, "stack:", err)
 		return 2
 	}
+	return withStack(root, func(sigc <-chan os.Signal) int {
+		return runForeground(command, mergeEnv(os.Environ(), stackEnv(dev)), "", sigc)
+	})
+}
+
+// withStack joins the stack's users, starts (or reuses) the services, runs
+// fn and leaves, stopping what this run started once no one else uses it.
+func withStack(root string, fn func(sigc <-chan os.Signal) int) int {
 	users, err := joinUsers()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stack:", err)
@@ -1001,7 +1009,7 @@ func cmdRun(root string, args []string) int {
 		fmt.Fprintln(os.Stderr, "stack:", err)
 		return 1
 	}
-	code := runForeground(command, mergeEnv(os.Environ(), stackEnv(dev)), "", sigc)
+	code := fn(sigc)
 	st.leave(users, sigc)
 	return code
 }
@@ -1016,22 +1024,11 @@ func cmdDev(root string) int {
 		fmt.Fprintf(os.Stderr, "stack: %s is already in use (another dev server?)\n", addr(devPort))
 		return 1
 	}
-	users, err := joinUsers()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stack:", err)
-		return 1
-	}
-	st := &stack{root: root}
-	sigc, err := startStack(st)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stack:", err)
-		return 1
-	}
-	fmt.Fprint(os.Stderr, banner())
-	code := runForeground([]string{"go", "run", "./scripts/devserver", "-addr", addr(devPort), "-seed", "-agents", "3"},
-		mergeEnv(os.Environ(), stackEnv(true)), root, sigc)
-	st.leave(users, sigc)
-	return code
+	return withStack(root, func(sigc <-chan os.Signal) int {
+		fmt.Fprint(os.Stderr, banner())
+		return runForeground([]string{"go", "run", "./scripts/devserver", "-addr", addr(devPort), "-seed", "-agents", "3"},
+			mergeEnv(os.Environ(), stackEnv(true)), root, sigc)
+	})
 }
 
 // usersLockPath is machine-wide, like the ports: every `run` and `dev` holds
