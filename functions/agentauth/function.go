@@ -63,12 +63,20 @@ func register(rt *app.Router, m *agenttoken.Minter) {
 
 func route(rt *app.Router, h *handlers) {
 	rt.Handle("POST /api/agent/auth/exchange", guard.Public, ratelimit.TokenExchange, h.exchange)
-	rt.Handle("POST /api/agent/auth/refresh", guard.Public, ratelimit.TokenRefresh, h.refresh)
+	// Refresh and poll are limited per token / device (the handler charges
+	// the budget once the secret checks out) behind a generous per-address
+	// ceiling, so a fleet behind one NAT keeps working (DECISIONS §3).
+	rt.Handle("POST /api/agent/auth/refresh", guard.Public, ratelimit.TokenRefresh, h.refresh, app.AddressCeiling(AddressCeiling))
 	rt.Handle("POST /api/agent/generate-installer", guard.SessionSite, ratelimit.None, h.generateInstaller)
 	rt.Handle("POST /api/agent/auth/device-code", guard.Public, ratelimit.TokenExchange, h.deviceCode)
 	rt.Handle("POST /api/agent/auth/device-code/authorize", guard.SessionSite, ratelimit.TokenExchange, h.authorize)
-	rt.Handle("POST /api/agent/auth/device-code/poll", guard.Public, ratelimit.API, h.poll)
+	rt.Handle("POST /api/agent/auth/device-code/poll", guard.Public, ratelimit.API, h.poll, app.AddressCeiling(AddressCeiling))
 }
+
+// AddressCeiling multiplies the per-address budgets of refresh and poll:
+// 120 refreshes an hour per token, 2,400 per address (~2,000 agents behind
+// one NAT refreshing every 55 minutes).
+const AddressCeiling = 20
 
 type handlers struct {
 	d *app.Deps

@@ -7,6 +7,7 @@ import (
 	"cloud.google.com/go/firestore"
 
 	"github.com/owlette/server/shared/agenttoken"
+	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/pairphrase"
 	"github.com/owlette/server/shared/store"
 	"github.com/owlette/server/shared/web"
@@ -66,6 +67,10 @@ func (h *handlers) poll(w http.ResponseWriter, r *http.Request) error {
 		return errPollNothing
 	}
 
+	// The device code exists: charge its own budget.
+	if err := app.Gate(r).ChargeKey(ctx, w, "device:"+snap.Ref.ID); err != nil {
+		return err
+	}
 	data := snap.Data()
 	now := h.d.Now()
 	if expired(data["expiresAt"], now, true) {

@@ -8,6 +8,7 @@ import (
 	"cloud.google.com/go/firestore"
 
 	"github.com/owlette/server/shared/agenttoken"
+	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/logging"
 	"github.com/owlette/server/shared/store"
 	"github.com/owlette/server/shared/web"
@@ -53,6 +54,11 @@ func (h *handlers) refresh(w http.ResponseWriter, r *http.Request) error {
 	id, err := h.checkRefresh(ctx, r, ref, req.MachineID)
 	if err != nil {
 		return fail(w, "check the refresh token", err)
+	}
+	// The token is real: charge its own budget (a 429 makes the agent back
+	// off and keep its credentials).
+	if err := app.Gate(r).ChargeKey(ctx, w, "token:"+ref.ID); err != nil {
+		return err
 	}
 	tok, err := h.m.Mint(ctx, id)
 	if err != nil {

@@ -63,7 +63,7 @@ type alertFields struct {
 	Type         string `json:"type"`
 	ProcessName  string `json:"processName"`
 	ErrorCode    text   `json:"errorCode"`
-	ErrorMessage text   `json:"errorMessage"`
+	ErrorMessage text   `json:"errorMessage" max:"65536"` // stack traces
 	AgentVersion text   `json:"agentVersion"`
 }
 

@@ -25,7 +25,7 @@ func init() {
 func Register(rt *app.Router) {
 	h := handlers{rt.D}
 	rt.Handle("POST /api/agent/alert", guard.Agent, ratelimit.AgentAlert, h.agentAlert)
-	rt.Handle("POST /api/alerts/trigger", guard.Public, ratelimit.None, h.trigger)
+	rt.Handle("POST /api/alerts/trigger", guard.Internal(InternalSecretHeader), ratelimit.None, h.trigger)
 }
 
 type handlers struct{ d *app.Deps }

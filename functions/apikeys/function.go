@@ -16,6 +16,13 @@ const Name = "apikeys"
 // MaxKeysPerUser bounds how many keys one user may hold.
 const MaxKeysPerUser = 50
 
+// QuotaCollection holds one server-only document per user, {count}: how many
+// keys the user holds. Creating and revoking a key update it in the same
+// transaction as the key, so the limit holds under parallel creates
+// (DECISIONS §3: check-then-create counts are atomic). A missing document
+// is rebuilt by counting the user's keys.
+const QuotaCollection = "api_key_quota"
+
 // MaxNameLength bounds a key's display name.
 const MaxNameLength = 100
 

@@ -1,14 +1,18 @@
 package apikeys
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"cloud.google.com/go/firestore"
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/store"
@@ -71,14 +75,6 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 		return web.Errorf(http.StatusBadRequest, "Field \"name\" must be at most %d characters", MaxNameLength)
 	}
 	ctx := r.Context()
-	agg, err := h.userKeys(p.UID).NewAggregationQuery().WithCount("n").Get(ctx)
-	if err != nil {
-		return web.Internal(err)
-	}
-	if n, _ := agg["n"].(interface{ GetIntegerValue() int64 }); n != nil && n.GetIntegerValue() >= MaxKeysPerUser {
-		return web.Conflict(fmt.Sprintf("You already have %d API keys: revoke one before creating another", MaxKeysPerUser))
-	}
-
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return web.Internal(err)
@@ -87,16 +83,67 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 	hash := guard.HashKey(key)
 	keyID := uuid.NewString()
 
-	b := h.d.Firestore.Batch()
-	b.Create(h.userKeys(p.UID).Doc(keyID), map[string]any{
-		"name": name, "keyHash": hash, "keyPrefix": key[:11],
-		"createdAt": firestore.ServerTimestamp, "lastUsedAt": nil,
-	})
-	b.Create(h.d.Firestore.Collection("api_keys").Doc(hash), map[string]any{"userId": p.UID, "keyId": keyID})
-	if _, err := b.Commit(ctx); err != nil {
-		return web.Internal(err)
+	fs := h.d.Firestore
+	quota := fs.Collection(QuotaCollection).Doc(p.UID)
+	err := fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		n, err := h.keyCount(tx, quota, p.UID)
+		if err != nil {
+			return err
+		}
+		if n >= MaxKeysPerUser {
+			return web.Conflict(fmt.Sprintf("You already have %d API keys: revoke one before creating another", MaxKeysPerUser))
+		}
+		if err := tx.Set(quota, map[string]any{"count": n + 1}); err != nil {
+			return err
+		}
+		if err := tx.Create(h.userKeys(p.UID).Doc(keyID), map[string]any{
+			"name": name, "keyHash": hash, "keyPrefix": key[:11],
+			"createdAt": firestore.ServerTimestamp, "lastUsedAt": nil,
+		}); err != nil {
+			return err
+		}
+		return tx.Create(fs.Collection("api_keys").Doc(hash), map[string]any{"userId": p.UID, "keyId": keyID})
+	}, firestore.MaxAttempts(maxTxAttempts))
+	if err != nil {
+		return txError(err)
 	}
+	h.d.Guards.KeyCreated(hash)
 	return web.OK(w, web.M{"success": true, "key": key, "keyId": keyID, "name": name})
+}
+
+// maxTxAttempts lets a burst of parallel creates by one user serialise on
+// the quota document instead of failing.
+const maxTxAttempts = 30
+
+// keyCount reads the user's key count inside tx: the quota document, or
+// (when it is missing) the number of the user's keys.
+func (h handlers) keyCount(tx *firestore.Transaction, quota *firestore.DocumentRef, uid string) (int64, error) {
+	snap, err := tx.Get(quota)
+	if err != nil && !store.NotFound(err) {
+		return 0, err
+	}
+	if snap != nil && snap.Exists() {
+		n, _ := snap.Data()["count"].(int64)
+		return max(n, 0), nil
+	}
+	keys, err := tx.Documents(h.userKeys(uid).Select().Limit(MaxKeysPerUser + 1)).GetAll()
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(keys)), nil
+}
+
+// txError renders a transaction's failure: our own *web.Error as it is,
+// contention as a retryable 503.
+func txError(err error) error {
+	var we *web.Error
+	if errors.As(err, &we) {
+		return we
+	}
+	if status.Code(err) == codes.Aborted {
+		return web.Unavailable("Too many changes to your API keys at once: please try again", err)
+	}
+	return web.Internal(err)
 }
 
 type revokeRequest struct {
@@ -116,22 +163,34 @@ func (h handlers) revoke(w http.ResponseWriter, r *http.Request) error {
 		return web.NotFound("API key not found")
 	}
 	ctx := r.Context()
+	fs := h.d.Firestore
 	ref := h.userKeys(p.UID).Doc(req.KeyID)
-	snap, err := ref.Get(ctx)
-	if store.NotFound(err) {
-		return web.NotFound("API key not found")
-	}
+	quota := fs.Collection(QuotaCollection).Doc(p.UID)
+	err := fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		snap, err := tx.Get(ref)
+		if store.NotFound(err) {
+			return web.NotFound("API key not found")
+		}
+		if err != nil {
+			return err
+		}
+		n, err := h.keyCount(tx, quota, p.UID)
+		if err != nil {
+			return err
+		}
+		hash, _ := snap.Data()["keyHash"].(string)
+		if err := tx.Delete(ref); err != nil {
+			return err
+		}
+		if hash != "" {
+			if err := tx.Delete(fs.Collection("api_keys").Doc(hash)); err != nil {
+				return err
+			}
+		}
+		return tx.Set(quota, map[string]any{"count": max(n-1, 0)})
+	}, firestore.MaxAttempts(maxTxAttempts))
 	if err != nil {
-		return web.Internal(err)
-	}
-	hash, _ := snap.Data()["keyHash"].(string)
-	b := h.d.Firestore.Batch()
-	b.Delete(ref)
-	if hash != "" {
-		b.Delete(h.d.Firestore.Collection("api_keys").Doc(hash))
-	}
-	if _, err := b.Commit(ctx); err != nil {
-		return web.Internal(err)
+		return txError(err)
 	}
 	return web.OK(w, web.M{"success": true})
 }

@@ -133,7 +133,7 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	ms := h.d.Now().UnixMilli()
+	ms := h.nextMs(h.d.Now().UnixMilli())
 
 	targets := make([]any, len(req.MachineIDs))
 	for i, m := range req.MachineIDs {
@@ -195,7 +195,11 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		if attempt == maxIDAttempts {
 			return web.Unavailable("Could not allocate a deployment id, please retry", fmt.Errorf("%d deploy ids taken from %d", maxIDAttempts, ms))
 		}
-		id := DeploymentID(ms + int64(attempt))
+		if attempt > 0 {
+			// Taken by another instance: move on, and remember it.
+			ms = h.nextMs(ms + 1)
+		}
+		id := DeploymentID(ms)
 		b := h.d.Firestore.Batch()
 		b.Create(h.deployments(req.SiteID).Doc(id), doc)
 		queue(b, id, first)
@@ -225,4 +229,18 @@ func (h *handlers) create(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return web.OK(w, web.M{"success": true, "deploymentId": depID})
+}
+
+// nextMs is now, or one past the last id this instance allocated when that
+// is later (several creates in one millisecond, or a clock that stepped
+// back): ids keep the deploy-<ms> format and stay unique per instance;
+// other instances' ids are handled by create-if-absent.
+func (h *handlers) nextMs(now int64) int64 {
+	for {
+		last := h.lastMs.Load()
+		ms := max(now, last+1)
+		if h.lastMs.CompareAndSwap(last, ms) {
+			return ms
+		}
+	}
 }

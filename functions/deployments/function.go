@@ -15,6 +15,7 @@ package deployments
 
 import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"sync/atomic"
 
 	"cloud.google.com/go/firestore"
 
@@ -76,6 +77,9 @@ func Register(rt *app.Router) {
 
 type handlers struct {
 	d *app.Deps
+	// lastMs is the last deploy-<ms> this instance allocated: ids of one
+	// instance never collide, however many creates share a millisecond.
+	lastMs atomic.Int64
 	// beforeCommit, when set (tests), runs between a read and the
 	// conditional write that depends on it.
 	beforeCommit func()

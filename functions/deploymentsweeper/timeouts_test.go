@@ -9,12 +9,13 @@ import (
 
 	"github.com/owlette/server/functions/deploymentstatus"
 	"github.com/owlette/server/shared/apptest"
+	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/trigger"
 )
 
 func sweepNow(t *testing.T, e *apptest.Env) *apptest.Response {
 	t.Helper()
-	r := e.Do("POST", "/", apptest.NoCred, nil, map[string]string{CronSecretHeader: cronSecret})
+	r := e.Do("POST", "/", apptest.NoCred, nil, map[string]string{guard.CronSecretHeader: cronSecret})
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("sweep: %d %s", r.StatusCode, r.Raw)
 	}
@@ -51,7 +52,7 @@ func targetMap(t *testing.T, doc map[string]any) map[string]map[string]any {
 // (§7.2) and checks exactly which targets fail, with which error, and the
 // deployment roll-up.
 func TestTimeouts(t *testing.T) {
-	e := apptest.New(t, Options{}.Register)
+	e := apptest.New(t, Register)
 	created := e.Clock.Now()
 	e.Site("s1", "")
 	e.Site("s2", "")
@@ -166,7 +167,7 @@ func equal(a, b map[string]map[string]any) bool { return reflect.DeepEqual(a, b)
 // completed when the agent finally reports (terminal → terminal), and the
 // deployment keeps the completedAt of its first terminal status.
 func TestSweptTargetFlipsOnLateCompletion(t *testing.T) {
-	e := apptest.New(t, Options{}.Register)
+	e := apptest.New(t, Register)
 	ctx := context.Background()
 	e.Site("s1", "")
 	path := "sites/s1/deployments/deploy-1"

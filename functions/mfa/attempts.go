@@ -13,38 +13,29 @@ import (
 	"github.com/owlette/server/shared/web"
 )
 
-// checkAttempts answers 429 when the user or the client IP has used up its
-// failed attempts.
-func (h handlers) checkAttempts(w http.ResponseWriter, r *http.Request, uid string) error {
-	ctx := r.Context()
-	var until time.Time
-	for _, c := range []struct {
-		f   *ratelimit.Failures
-		key string
-	}{{h.userFails, uid}, {h.ipFails, ratelimit.ClientIP(r)}} {
-		blocked, u, err := c.f.Blocked(ctx, c.key)
-		if err != nil {
-			return web.Internal(err)
-		}
-		if blocked && u.After(until) {
-			until = u
-		}
+// reserveAttempt counts this code attempt against the user and the client
+// address before the code is verified (DECISIONS §3: atomic failed-attempt
+// limits), answering 429 when either has used up its attempts. A verified
+// code gives the attempt back (release); a wrong one keeps it counted.
+func (h handlers) reserveAttempt(w http.ResponseWriter, r *http.Request, uid string) (*ratelimit.Reservation, error) {
+	res, err := ratelimit.Reserve(r.Context(),
+		ratelimit.Attempt{F: h.userFails, Key: uid},
+		ratelimit.Attempt{F: h.ipFails, Key: web.ClientIP(r)})
+	if until, blocked := ratelimit.IsBlocked(err); blocked {
+		return nil, tooMany(w, until, h.d.Now())
 	}
-	if until.IsZero() {
-		return nil
+	if err != nil {
+		// Contention on the counters (many attempts at once) is not a
+		// reason to verify without counting.
+		return nil, web.Unavailable("Too many verification attempts at once: please try again", err)
 	}
-	return tooMany(w, until, h.d.Now())
+	return res, nil
 }
 
-// failed counts a wrong code against the user and the client IP.
-func (h handlers) failed(ctx context.Context, r *http.Request, uid string) {
-	for _, c := range []struct {
-		f   *ratelimit.Failures
-		key string
-	}{{h.userFails, uid}, {h.ipFails, ratelimit.ClientIP(r)}} {
-		if _, _, err := c.f.Failure(context.WithoutCancel(ctx), c.key); err != nil {
-			logging.From(ctx).Warn("failed MFA attempt not counted", "error", err.Error())
-		}
+// release gives back the attempt of a verified code.
+func release(ctx context.Context, res *ratelimit.Reservation) {
+	if err := res.Release(ctx); err != nil {
+		logging.From(ctx).Warn("verified MFA attempt not given back", "error", err.Error())
 	}
 }
 

@@ -14,7 +14,9 @@ import (
 
 type setupRequest struct {
 	UserID string `json:"userId"`
-	Email  string `json:"email"`
+	// Email only labels the QR code; RFC 5321 bounds an address at 254
+	// bytes, and the QR code cannot hold much more.
+	Email string `json:"email" max:"320"`
 }
 
 func (q setupRequest) Validate() error {

@@ -36,8 +36,9 @@ func (q verifyLoginRequest) Validate() error {
 
 // verifyLogin is E06, the second sign-in step. Order: body → guard (a
 // pending session is accepted) → failed attempts → user doc → enrolled →
-// verify. Success marks the session MFA-complete; a wrong code counts as a
-// failed attempt, and so does a replayed TOTP code.
+// verify. Every attempt is counted before the code is checked; success marks
+// the session MFA-complete and gives the attempt back; a wrong code, and a
+// replayed TOTP code, stay counted.
 func (h handlers) verifyLogin(w http.ResponseWriter, r *http.Request) error {
 	var req verifyLoginRequest
 	if err := web.Decode(w, r, &req); err != nil {
@@ -47,7 +48,8 @@ func (h handlers) verifyLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.checkAttempts(w, r, req.UserID); err != nil {
+	attempt, err := h.reserveAttempt(w, r, req.UserID)
+	if err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -87,9 +89,7 @@ func (h handlers) verifyLogin(w http.ResponseWriter, r *http.Request) error {
 		err = h.verifyTOTP(ctx, req.UserID, req.Code, data)
 	}
 	if err != nil {
-		if errors.Is(err, errWrongBcode) || errors.Is(err, errWrongCode) || errors.Is(err, errReplayed) {
-			h.failed(ctx, r, req.UserID)
-		}
+		// A wrong or replayed code keeps its reserved attempt counted.
 		var we *web.Error
 		if errors.As(err, &we) {
 			return we
@@ -107,6 +107,7 @@ func (h handlers) verifyLogin(w http.ResponseWriter, r *http.Request) error {
 			return web.Internal(err)
 		}
 	}
+	release(ctx, attempt)
 	return web.OK(w, web.M{"success": true, "backupCodeUsed": req.IsBackupCode})
 }
 

@@ -56,8 +56,8 @@ func HashCode(code string) string {
 
 var errNoUser = web.NotFound("User not found")
 
-// verifySetup is E05. Order: body → guard → encryption configured → failed
-// attempts → pending doc → expiry → TOTP → write. Enrolling revokes the
+// verifySetup is E05. Order: body → guard → encryption configured → attempt
+// reserved → pending doc → expiry → TOTP → write. Enrolling revokes the
 // user's other sessions; this one stays (it just proved the second factor).
 func (h handlers) verifySetup(w http.ResponseWriter, r *http.Request) error {
 	var req verifySetupRequest
@@ -72,7 +72,8 @@ func (h handlers) verifySetup(w http.ResponseWriter, r *http.Request) error {
 	if key == "" {
 		return web.Internal(errors.New("MFA_ENCRYPTION_KEY is not configured"))
 	}
-	if err := h.checkAttempts(w, r, req.UserID); err != nil {
+	attempt, err := h.reserveAttempt(w, r, req.UserID)
+	if err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -108,8 +109,7 @@ func (h handlers) verifySetup(w http.ResponseWriter, r *http.Request) error {
 		return web.Internal(err)
 	}
 	if !ok {
-		h.failed(ctx, r, req.UserID)
-		return errWrongCode
+		return errWrongCode // the reserved attempt stays counted
 	}
 	sealed, err := secretbox.Encrypt(key, secret)
 	if err != nil {
@@ -162,5 +162,6 @@ func (h handlers) verifySetup(w http.ResponseWriter, r *http.Request) error {
 	if err := h.d.Sessions.RevokeOthers(ctx, req.UserID, p.SID); err != nil {
 		return web.Internal(err)
 	}
+	release(ctx, attempt)
 	return web.OK(w, web.M{"success": true})
 }

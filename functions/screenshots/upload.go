@@ -19,7 +19,7 @@ import (
 type uploadRequest struct {
 	SiteID     string `json:"siteId"`
 	MachineID  string `json:"machineId"`
-	Screenshot string `json:"screenshot"`
+	Screenshot string `json:"screenshot" max:"20971520"` // bounded by MaxBody
 	// agentVersion is sent by agents and ignored.
 }
 

@@ -33,9 +33,10 @@ const AgentUAPrefix = "Owlette Agent"
 type bugRequest struct {
 	Title       string `json:"title"`
 	Category    string `json:"category"`
-	Description string `json:"description"`
-	BrowserUA   string `json:"browserUA"`
-	PageURL     string `json:"pageUrl"`
+	Description string `json:"description" max:"200000"` // 50,000 characters of up to 4 bytes
+	// Longer values are truncated to 500 characters, as the original does.
+	BrowserUA string `json:"browserUA" max:"65536"`
+	PageURL   string `json:"pageUrl" max:"65536"`
 }
 
 func (q *bugRequest) Validate() error {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/logging"
+	"github.com/owlette/server/shared/web"
 )
 
 func main() {
@@ -49,7 +50,7 @@ func run(addr string, seed bool, agents int, stateDir string, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: NewRouter(d), ReadHeaderTimeout: 10 * time.Second}
+	srv := web.NewServer(NewRouter(d))
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

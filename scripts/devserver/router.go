@@ -57,7 +57,7 @@ func NewRouter(d *app.Deps) http.Handler {
 	for name, reg := range groups {
 		handlers[name] = app.Build(d, reg)
 	}
-	notFound := web.Middleware(d.Log, d.Config.ProjectID, web.Handle(func(w http.ResponseWriter, r *http.Request) error {
+	notFound := web.Middleware(d.Log, d.WebOptions(), web.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return web.NotFound("Not found")
 	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

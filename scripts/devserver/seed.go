@@ -11,6 +11,7 @@ import (
 	"firebase.google.com/go/v4/auth"
 	"github.com/google/uuid"
 
+	"github.com/owlette/server/functions/apikeys"
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/guard"
 )
@@ -95,9 +96,12 @@ func replaceDevKey(ctx context.Context, d *app.Deps, uid string) (string, error)
 	hash, keyID := guard.HashKey(key), uuid.NewString()
 	b.Set(keys.Doc(keyID), map[string]any{"name": devKeyName, "keyHash": hash, "keyPrefix": key[:11], "createdAt": firestore.ServerTimestamp, "lastUsedAt": nil})
 	b.Set(fs.Collection("api_keys").Doc(hash), map[string]any{"userId": uid, "keyId": keyID})
+	// The key count is rebuilt from the keys on the next create.
+	b.Delete(fs.Collection(apikeys.QuotaCollection).Doc(uid))
 	if _, err := b.Commit(ctx); err != nil {
 		return "", err
 	}
+	d.Guards.KeyCreated(hash)
 	return key, nil
 }
 

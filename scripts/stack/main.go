@@ -41,6 +41,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"github.com/owlette/server/shared/trigger/relay"
+	"github.com/owlette/server/shared/web"
 )
 
 // Fixed conventions of the local stack (loopback only).
@@ -87,6 +88,9 @@ func stackEnv(dev bool) []kv {
 			kv{"STORAGE_BUCKET", bucketName},
 			kv{"OWLETTE_ENV", "local"},
 			kv{"WEBAUTHN_ORIGINS", "http://localhost:18080,http://localhost:3000"},
+			// Local clients may name their address in X-Forwarded-For (the
+			// simulated fleet's load test spreads agents over addresses).
+			kv{"TRUSTED_PROXY_HOPS", "1"},
 		)
 	}
 	return env
@@ -324,7 +328,7 @@ func startRelay(log io.Writer) (relayServer, error) {
 	if err != nil {
 		return relayServer{}, err
 	}
-	srv := &http.Server{Handler: relay.New(log), ReadHeaderTimeout: 10 * time.Second}
+	srv := web.NewServer(relay.New(log))
 	go func() { _ = srv.Serve(ln) }()
 	return relayServer{srv}, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/owlette/server/shared/logging"
 	"github.com/owlette/server/shared/ratelimit"
 	"github.com/owlette/server/shared/session"
+	"github.com/owlette/server/shared/web"
 )
 
 // Deps is everything a handler may use. One per instance.
@@ -66,10 +67,17 @@ func New(cfg *config.Config, c Clients, log *slog.Logger, now func() time.Time) 
 		Firestore: c.Firestore,
 		Auth:      c.Auth,
 		Sessions:  sm,
-		Guards:    &guard.Service{FS: c.Firestore, Auth: c.Auth, Sessions: sm, Now: now},
-		Limiter:   ratelimit.New(c.Firestore, ratelimit.Options{Dev: cfg.Dev, Now: now, Logger: log}),
-		Now:       now,
+		Guards: &guard.Service{FS: c.Firestore, Auth: c.Auth, Sessions: sm, Now: now,
+			Config: cfg,
+			OIDC:   &guard.OIDC{ServiceAccount: cfg.SchedulerServiceAccount, Audience: cfg.SchedulerAudience}},
+		Limiter: ratelimit.New(c.Firestore, ratelimit.Options{Dev: cfg.Dev, Now: now, Logger: log}),
+		Now:     now,
 	}, nil
+}
+
+// WebOptions are the request middleware's settings from the configuration.
+func (d *Deps) WebOptions() web.Options {
+	return web.Options{Project: d.Config.ProjectID, Client: web.ClientAddr{Hops: d.Config.TrustedProxyHops, Header: d.Config.ClientIPHeader}}
 }
 
 // Storage returns the Cloud Storage client, created on first use (most

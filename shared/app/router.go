@@ -1,9 +1,12 @@
 package app
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/logging"
@@ -21,9 +24,10 @@ type Router struct {
 
 // Route is one registered endpoint, as declared to Handle.
 type Route struct {
-	Pattern string
-	Guard   guard.Guard
-	Limit   ratelimit.Class
+	Pattern  string
+	Guard    guard.Guard
+	Limit    ratelimit.Class
+	Deadline time.Duration
 }
 
 // Routes lists the endpoints registered so far, in registration order.
@@ -35,16 +39,69 @@ type Register func(*Router)
 // NewRouter returns an empty router over d.
 func NewRouter(d *Deps) *Router { return &Router{D: d, mux: http.NewServeMux()} }
 
+// Option adjusts one route.
+type Option func(*routeOptions)
+
+type routeOptions struct {
+	deadline      time.Duration
+	addressFactor int
+}
+
+// WithDeadline sets the route's request deadline (web.DefaultDeadline
+// otherwise): for routes that wait for an agent or stream.
+func WithDeadline(d time.Duration) Option { return func(o *routeOptions) { o.deadline = d } }
+
+// AddressCeiling multiplies the per-address budget kept in memory, for
+// routes whose handler charges the real limit per token or machine
+// (ratelimit.Gate.ChargeKey), so that many agents behind one address work.
+func AddressCeiling(factor int) Option { return func(o *routeOptions) { o.addressFactor = factor } }
+
+// Gate returns the rate-limit gate of the request's route (nil when the
+// route has no limit), for handlers that charge a budget themselves.
+func Gate(r *http.Request) *ratelimit.Gate {
+	g, _ := r.Context().Value(gateKey{}).(*ratelimit.Gate)
+	return g
+}
+
+type gateKey struct{}
+
 // Handle registers h for pattern ("METHOD /api/path") behind limit and g.
-// The handler may only answer successfully once g's check has completed.
-func (rt *Router) Handle(pattern string, g guard.Guard, limit ratelimit.Class, h web.HandlerFunc) {
+// Every request passes, in order: the route's deadline (every Firestore
+// call carries it; no request goes unanswered), the client address's budget
+// in memory, the check of its URL (ids and query values Firestore could not
+// take), the guard (whose authenticated callers are charged the shared
+// budget), then h. h may only answer successfully once g's check has
+// completed.
+func (rt *Router) Handle(pattern string, g guard.Guard, limit ratelimit.Class, h web.HandlerFunc, opts ...Option) {
+	o := routeOptions{deadline: web.DefaultDeadline, addressFactor: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	gate := rt.D.Limiter.Gate(limit, o.addressFactor)
+	wildcards := web.Wildcards(pattern)
 	inner := web.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		r, checked, err := guard.Bind(r, rt.D.Guards, g)
+		ip := web.ClientIP(r)
+		if err := gate.Enter(w, ip); err != nil {
+			return err
+		}
+		if err := web.CheckInput(r, wildcards); err != nil {
+			return err
+		}
+		var authenticated atomic.Bool
+		charge := func(*guard.Principal) error {
+			authenticated.Store(true)
+			return gate.Charge(r.Context(), w, ip)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), gateKey{}, gate))
+		r, checked, err := guard.Bind(r, rt.D.Guards, g, charge)
 		if rec, ok := w.(*web.Recorder); ok {
 			rec.BeforeWrite = func(status int) int {
 				if status < 400 && !checked() {
 					logging.From(r.Context()).Error("authorization check missing: response blocked", "guard", g.String(), "pattern", pattern)
 					return http.StatusInternalServerError
+				}
+				if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
+					gate.Failed(r.Context(), ip, authenticated.Load())
 				}
 				return status
 			}
@@ -54,14 +111,14 @@ func (rt *Router) Handle(pattern string, g guard.Guard, limit ratelimit.Class, h
 		}
 		return h(w, r)
 	})
-	rt.mux.Handle(pattern, rt.D.Limiter.Middleware(limit, inner))
-	rt.routes = append(rt.routes, Route{Pattern: pattern, Guard: g, Limit: limit})
+	rt.mux.Handle(pattern, web.Deadline(o.deadline, inner))
+	rt.routes = append(rt.routes, Route{Pattern: pattern, Guard: g, Limit: limit, Deadline: o.deadline})
 }
 
 // Handler returns the group's http.Handler with the shared middleware.
 // Unknown paths and methods get JSON 404/405 answers.
 func (rt *Router) Handler() http.Handler {
-	return web.Middleware(rt.D.Log, rt.D.Config.ProjectID, http.HandlerFunc(rt.serve))
+	return web.Middleware(rt.D.Log, rt.D.WebOptions(), http.HandlerFunc(rt.serve))
 }
 
 func (rt *Router) serve(w http.ResponseWriter, r *http.Request) {

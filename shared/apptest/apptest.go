@@ -86,7 +86,10 @@ func Config(project string) *config.Config {
 		SessionSecret: SessionSecret, MFAEncryptionKey: "apptest-mfa-key", LLMEncryptionKey: "apptest-llm-key",
 		CronSecret: "apptest-cron-secret", CortexSecret: "apptest-cortex-secret",
 		FirebaseAPIKey: "fake-api-key", StorageBucket: project + ".appspot.com",
-		Emulators: emulators(),
+		// The test acts as the trusted front end: the last X-Forwarded-For
+		// entry is the client (Do gives each request its own).
+		TrustedProxyHops: 1,
+		Emulators:        emulators(),
 	}
 }
 

@@ -148,3 +148,13 @@ func (e *Env) Tenancy(site, otherSite string) *Tenancy {
 func (e *Env) AgentToken(site, machine string) string {
 	return e.IDTokenFor(testenv.UniqueID("agent_"), map[string]any{"role": "agent", "site_id": site, "machine_id": machine, "version": "2.6.0"})
 }
+
+// EnableMFA marks the user as enrolled in MFA (users/{uid}.mfaEnrolled), as
+// verify-setup leaves it: a password alone no longer completes a sign-in.
+func (u *User) EnableMFA() {
+	e := u.env
+	e.T.Helper()
+	if _, err := e.FS.Collection("users").Doc(u.UID).Update(context.Background(), []firestore.Update{{Path: "mfaEnrolled", Value: true}}); err != nil {
+		e.fatalf("enable MFA: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -46,6 +47,21 @@ type Config struct {
 	// api.md §1.11; read them through WebAuthn.
 	WebAuthnRPID    string
 	WebAuthnOrigins []string
+
+	// TrustedProxyHops is how many X-Forwarded-For entries, counted from
+	// the right, trusted proxies appended (TRUSTED_PROXY_HOPS): the client
+	// address is the entry that many places from the right. Default 2 on
+	// Cloud Run (Firebase Hosting's CDN, then Google's front end), 0
+	// elsewhere (the direct peer). ClientIPHeader (CLIENT_IP_HEADER), when
+	// set, names a header the front end fills with the client address.
+	TrustedProxyHops int
+	ClientIPHeader   string
+
+	// SchedulerServiceAccount and SchedulerAudience identify the Cloud
+	// Scheduler / Cloud Tasks OIDC tokens that scheduled and internal
+	// routes accept (SCHEDULER_SERVICE_ACCOUNT, SCHEDULER_AUDIENCE; set by
+	// scripts/deploy). Either empty: only the shared secrets work.
+	SchedulerServiceAccount, SchedulerAudience string
 
 	// Emulators lists the *_EMULATOR_HOST variables that are set.
 	Emulators map[string]string
@@ -106,6 +122,10 @@ func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, erro
 		ResendFrom:     first(getenv("RESEND_FROM_EMAIL"), "onboarding@resend.dev"),
 		Emulators:      map[string]string{},
 		WebAuthnRPID:   strings.TrimSpace(getenv("WEBAUTHN_RP_ID")),
+		ClientIPHeader: strings.TrimSpace(getenv("CLIENT_IP_HEADER")),
+
+		SchedulerServiceAccount: strings.TrimSpace(getenv("SCHEDULER_SERVICE_ACCOUNT")),
+		SchedulerAudience:       strings.TrimSpace(getenv("SCHEDULER_AUDIENCE")),
 	}
 	for _, o := range strings.Split(getenv("WEBAUTHN_ORIGINS"), ",") {
 		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
@@ -126,6 +146,16 @@ func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, erro
 	}
 	if c.ProjectID == "" {
 		return nil, errors.New("GOOGLE_CLOUD_PROJECT is not set")
+	}
+	if c.OnCloudRun {
+		c.TrustedProxyHops = 2
+	}
+	if v := strings.TrimSpace(getenv("TRUSTED_PROXY_HOPS")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 10 {
+			return nil, fmt.Errorf("TRUSTED_PROXY_HOPS must be a number from 0 to 10, not %q", v)
+		}
+		c.TrustedProxyHops = n
 	}
 	c.Dev = strings.Contains(c.ProjectID, "-dev")
 	if c.StorageBucket == "" {

@@ -1,8 +1,10 @@
 // Package guard resolves who is calling (session cookie, API key, Firebase ID
-// token, agent token) and decides whether they may (the G-* guards of api.md
-// §1.5). Every route declares its guard where it is registered; a handler
-// whose guard never completed its check cannot send a successful response
-// (see Bind), so a forgotten check fails closed instead of leaking data.
+// token, agent token, internal secret, Cloud Scheduler / Cloud Tasks OIDC
+// token) and decides whether they may (the G-* guards of api.md §1.5, and
+// the internal callers of DECISIONS §3). Every route declares its guard
+// where it is registered; a handler whose guard never completed its check
+// cannot send a successful response (see Bind), so a forgotten check fails
+// closed instead of leaking data.
 package guard
 
 import (
@@ -23,12 +25,15 @@ const (
 	kSessionSite                  // G-SESSION-SITE(siteId)
 	kSelf                         // G-SELF(uid)
 	kAgent                        // G-AGENT
+	kInternal                     // internal secret header, or OIDC
+	kCron                         // cron secret, or OIDC
 )
 
 // Guard is a route's declared authorization policy.
 type Guard struct {
 	k         kind
 	pendingOK bool
+	header    string // kInternal: the header carrying CORTEX_INTERNAL_SECRET
 }
 
 // The guards of api.md §1.5.
@@ -52,7 +57,17 @@ var (
 	Self = Guard{k: kSelf}
 	// Agent needs an agent ID token; the handler checks the site with Site.
 	Agent = Guard{k: kAgent}
+	// Cron is for scheduled endpoints: X-Cron-Secret or "Authorization:
+	// Bearer" with CRON_SECRET, or a Cloud Scheduler OIDC token of the
+	// configured service account and audience.
+	Cron = Guard{k: kCron}
 )
+
+// Internal is for calls between functions: the named header must carry
+// CORTEX_INTERNAL_SECRET (x-internal-secret on X09, x-cortex-secret on E53
+// and E55), or the request carries a Cloud Tasks / Scheduler OIDC token of
+// the configured service account and audience.
+func Internal(header string) Guard { return Guard{k: kInternal, header: header} }
 
 // AllowPendingMFA lets a session that has not finished MFA through (only for
 // the MFA verification, session and passkey routes).
@@ -60,14 +75,14 @@ func (g Guard) AllowPendingMFA() Guard { g.pendingOK = true; return g }
 
 // String names the guard in logs.
 func (g Guard) String() string {
-	return [...]string{"public", "session", "session-or-idtoken", "admin", "admin-site", "member", "session-site", "self", "agent"}[g.k]
+	return [...]string{"public", "session", "session-or-idtoken", "admin", "admin-site", "member", "session-site", "self", "agent", "internal", "cron"}[g.k]
 }
 
 // early reports whether credential resolution runs before the handler
 // (api.md "Order" lines: these guards are checked before the body).
 func (g Guard) early() bool {
 	switch g.k {
-	case kSession, kSessionOrIDToken, kAdmin, kAdminSite, kAgent:
+	case kSession, kSessionOrIDToken, kAdmin, kAdminSite, kAgent, kInternal, kCron:
 		return true
 	}
 	return false
@@ -82,20 +97,46 @@ func (g Guard) needsSite() bool {
 	return false
 }
 
+// Sessionless reports whether the guard takes no session cookie (public
+// routes, agents and internal callers ignore one).
+func (g Guard) Sessionless() bool {
+	switch g.k {
+	case kPublic, kAgent, kInternal, kCron:
+		return true
+	}
+	return false
+}
+
+// Header is the secret header an Internal guard reads ("" for others).
+func (g Guard) Header() string { return g.header }
+
 type state struct {
 	svc     *Service
 	g       Guard
 	checked atomic.Bool
 	p       *Principal
+	onAuth  func(*Principal) error
+}
+
+// authenticated records the resolved caller and tells the route (its
+// rate limit is charged to callers who proved who they are).
+func (st *state) authenticated(p *Principal) error {
+	st.p = p
+	if st.onAuth != nil {
+		return st.onAuth(p)
+	}
+	return nil
 }
 
 type ctxKey struct{}
 
 // Bind attaches the route's guard to the request and, for guards that check
-// credentials before the body, runs that check. It returns the request to
-// pass on and a function reporting whether authorization was completed.
-func Bind(r *http.Request, svc *Service, g Guard) (*http.Request, func() bool, error) {
-	st := &state{svc: svc, g: g}
+// credentials before the body, runs that check. onAuth (may be nil) runs
+// once the caller is authenticated, before the route's own checks. It
+// returns the request to pass on and a function reporting whether
+// authorization was completed.
+func Bind(r *http.Request, svc *Service, g Guard, onAuth func(*Principal) error) (*http.Request, func() bool, error) {
+	st := &state{svc: svc, g: g, onAuth: onAuth}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
 	if g.k == kPublic {
 		st.checked.Store(true)
@@ -103,7 +144,7 @@ func Bind(r *http.Request, svc *Service, g Guard) (*http.Request, func() bool, e
 	// A session still waiting for its MFA step is refused on every guarded
 	// route that does not allow it, before the handler reads anything, unless
 	// the request carries another credential (API key or bearer token).
-	if g.k != kPublic && g.k != kAgent && !g.pendingOK && r.Header.Get("X-Api-Key") == "" && r.Header.Get("Authorization") == "" {
+	if !g.Sessionless() && !g.pendingOK && r.Header.Get("X-Api-Key") == "" && r.Header.Get("Authorization") == "" {
 		if pl := svc.Sessions.Read(r); pl != nil && pl.Pending() {
 			return r, st.checked.Load, ErrMFARequired
 		}
@@ -113,7 +154,9 @@ func Bind(r *http.Request, svc *Service, g Guard) (*http.Request, func() bool, e
 		if err != nil {
 			return r, st.checked.Load, err
 		}
-		st.p = p
+		if err := st.authenticated(p); err != nil {
+			return r, st.checked.Load, err
+		}
 		if !g.needsSite() {
 			st.checked.Store(true)
 		}

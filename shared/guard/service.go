@@ -13,6 +13,7 @@ import (
 	"cloud.google.com/go/firestore"
 	"firebase.google.com/go/v4/auth"
 
+	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/logging"
 	"github.com/owlette/server/shared/session"
 	"github.com/owlette/server/shared/store"
@@ -31,6 +32,15 @@ type Service struct {
 	Auth     *auth.Client
 	Sessions *session.Manager
 	Now      func() time.Time
+
+	// Config holds the shared secrets of the Internal and Cron guards
+	// (CORTEX_INTERNAL_SECRET, CRON_SECRET; "" refuses every secret).
+	Config *config.Config
+	// OIDC configures the Google-signed tokens Internal and Cron accept
+	// (nil: none).
+	OIDC *OIDC
+
+	badKeys negativeCache // API keys that were looked up and not found
 }
 
 // Public errors, shared so tests and clients see stable texts.
@@ -47,6 +57,7 @@ var (
 	ErrAgentToken   = web.Unauthorized("Invalid or expired token")
 	ErrNotAgent     = web.Forbidden("Forbidden: not an agent token")
 	ErrAgentSite    = web.Forbidden("Forbidden: token is not valid for this site")
+	ErrInternal     = web.Unauthorized("Unauthorized")
 	ErrKeyInQuery   = web.BadRequest("API keys are not accepted in the URL query string (URLs end up in logs): send the key in the x-api-key header or as Authorization: Bearer owk_…")
 )
 
@@ -75,7 +86,13 @@ func (s *Service) authenticate(r *http.Request, g Guard) (*Principal, error) {
 		if p == nil && err == nil {
 			err = ErrNoCredential
 		}
-		return p, err
+		if err != nil {
+			return nil, err
+		}
+		if p.User, err = s.loadUser(r.Context(), p.UID); err != nil {
+			return nil, err
+		}
+		return p, checkSecondFactor(p)
 	case kAdmin, kAdminSite:
 		p, err := s.adminCredential(r, g)
 		if err != nil {
@@ -92,6 +109,10 @@ func (s *Service) authenticate(r *http.Request, g Guard) (*Principal, error) {
 		return p, nil
 	case kAgent:
 		return s.agent(r)
+	case kInternal:
+		return s.internal(r, g.header)
+	case kCron:
+		return s.cron(r)
 	}
 	return nil, web.Internal(fmt.Errorf("guard %s has no early check", g))
 }
@@ -110,7 +131,11 @@ func Site(r *http.Request, siteID string) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.p = p
+	if st.p == nil { // resolved here, not by an early check
+		if err := st.authenticated(p); err != nil {
+			return nil, err
+		}
+	}
 	st.checked.Store(true)
 	return p, nil
 }
@@ -125,10 +150,12 @@ func SelfUser(r *http.Request, uid string) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := st.authenticated(p); err != nil {
+		return nil, err
+	}
 	if p.UID != uid {
 		return nil, ErrUserMismatch
 	}
-	st.p = p
 	st.checked.Store(true)
 	return p, nil
 }
@@ -245,6 +272,9 @@ func (s *Service) credential(r *http.Request, g Guard, extra *firestore.Document
 	if p.User, err = decodeUser(snaps[0]); err != nil {
 		return nil, nil, web.Internal(err)
 	}
+	if err := checkSecondFactor(p); err != nil {
+		return nil, nil, err
+	}
 	if extra != nil {
 		return p, snaps[1], nil
 	}
@@ -321,10 +351,15 @@ func (s *Service) apiKey(r *http.Request) (*Principal, error) {
 		return nil, nil
 	}
 	ctx := r.Context()
-	ref := s.FS.Collection("api_keys").Doc(HashKey(key))
+	hash := HashKey(key)
+	if s.badKeys.has(hash, s.Now()) {
+		return nil, ErrAPIKey
+	}
+	ref := s.FS.Collection("api_keys").Doc(hash)
 	snap, err := ref.Get(ctx)
 	if err != nil {
 		if store.NotFound(err) {
+			s.badKeys.add(hash, s.Now())
 			return nil, ErrAPIKey
 		}
 		return nil, web.Internal(err)

@@ -119,6 +119,8 @@ type config struct {
 	windowMs int64
 	prefix   string
 	maxLease int
+	// failuresOnly: only failed attempts spend the budget (Gate.Failed).
+	failuresOnly bool
 }
 
 func classes(dev bool) map[Class]*config {
@@ -129,7 +131,7 @@ func classes(dev bool) map[Class]*config {
 		return prod
 	}
 	list := []config{
-		{class: Auth, algo: sliding, limit: 10, windowMs: 60_000, prefix: "auth"},
+		{class: Auth, algo: sliding, limit: 10, windowMs: 60_000, prefix: "auth", failuresOnly: true},
 		{class: TokenExchange, algo: sliding, limit: pick(60, 200), windowMs: 3_600_000, prefix: "token-exchange"},
 		{class: TokenRefresh, algo: sliding, limit: 120, windowMs: 3_600_000, prefix: "token-refresh"},
 		{class: User, algo: fixed, limit: 60, windowMs: 3_600_000, prefix: "user-ops"},
@@ -201,6 +203,8 @@ type Limiter struct {
 	now     func() time.Time
 	log     *slog.Logger
 	timeout time.Duration
+
+	mem memory // budgets of unauthenticated callers (Gate)
 
 	mu         sync.Mutex
 	entries    map[key]*entry

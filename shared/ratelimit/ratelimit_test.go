@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -401,137 +399,6 @@ func TestBlockedRejectedLocally(t *testing.T) {
 	}
 }
 
-type countingHandler struct{ calls atomic.Int64 }
-
-func (h *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.calls.Add(1)
-	if r.URL.Path == "/missing" {
-		http.Error(w, `{"error":"Not found"}`, http.StatusNotFound)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-	w.Write([]byte(`{"ok":true}`))
-}
-
-func TestMiddleware(t *testing.T) {
-	fs, _ := testenv.Firestore(t)
-	now := hour.Add(10*time.Minute + 500*time.Millisecond)
-	reset := hour.Add(time.Hour)
-	clk := newClock(now)
-	l := newLimiter(fs, clk, false)
-	h := &countingHandler{}
-	mw := l.Middleware(ProcessAlert, h)
-	ip := testenv.UniqueID("203.0.113.")
-
-	// reset − now = 49 min 59.5 s → ceil = 3000 s.
-	const secs = "3000"
-	resetMs := strconv.FormatInt(reset.UnixMilli(), 10)
-	tests := []struct {
-		path       string
-		xff        string
-		wantStatus int
-		remaining  string
-		wantCalls  int64
-	}{
-		{"/ok", ip + ", 10.0.0.1", 200, "2", 1},
-		{"/missing", ip, 404, "1", 2},
-		{"/ok", " " + ip + " ", 200, "0", 3},
-		{"/ok", ip, 429, "0", 3},
-		{"/missing", ip + ",10.0.0.2", 429, "0", 3},
-		{"/ok", "", 200, "2", 4}, // "unknown" is its own bucket
-	}
-	for i, tc := range tests {
-		t.Run(fmt.Sprintf("%d%s", i, tc.path), func(t *testing.T) {
-			req := httptest.NewRequest("GET", tc.path, nil)
-			if tc.xff != "" {
-				req.Header.Set("X-Forwarded-For", tc.xff)
-			}
-			rec := httptest.NewRecorder()
-			mw.ServeHTTP(rec, req)
-			res := rec.Result()
-			if res.StatusCode != tc.wantStatus {
-				t.Fatalf("status %d, want %d", res.StatusCode, tc.wantStatus)
-			}
-			for k, want := range map[string]string{
-				"X-RateLimit-Limit":     "3",
-				"X-RateLimit-Remaining": tc.remaining,
-				"X-RateLimit-Reset":     resetMs,
-				"RateLimit-Limit":       "3",
-				"RateLimit-Remaining":   tc.remaining,
-				"RateLimit-Reset":       secs,
-				"RateLimit-Policy":      "3;w=3600",
-			} {
-				if got := res.Header.Get(k); got != want {
-					t.Errorf("%s = %q, want %q", k, got, want)
-				}
-			}
-			if got := h.calls.Load(); got != tc.wantCalls {
-				t.Errorf("handler called %d times, want %d", got, tc.wantCalls)
-			}
-			if tc.wantStatus != 429 {
-				if res.Header.Get("Retry-After") != "" {
-					t.Errorf("Retry-After on an allowed response")
-				}
-				return
-			}
-			wantBody := `{"error":"Rate limit exceeded","retryAfter":3000,"message":"Too many requests. Please try again in 3000 seconds."}`
-			if got := rec.Body.String(); got != wantBody {
-				t.Errorf("body\n got %s\nwant %s", got, wantBody)
-			}
-			if got := res.Header.Get("Retry-After"); got != secs {
-				t.Errorf("Retry-After = %q, want %q", got, secs)
-			}
-			if got := res.Header.Get("Content-Type"); got != "application/json" {
-				t.Errorf("Content-Type = %q", got)
-			}
-		})
-	}
-
-	t.Run("None passes the handler through", func(t *testing.T) {
-		if got := l.Middleware(None, h); got != http.Handler(h) {
-			t.Fatalf("Middleware(None) wrapped the handler")
-		}
-	})
-	t.Run("unknown class panics at wiring time", func(t *testing.T) {
-		defer func() {
-			if recover() == nil {
-				t.Fatalf("no panic")
-			}
-		}()
-		l.Middleware(Class("bogus"), h)
-	})
-}
-
-func TestClientIP(t *testing.T) {
-	tests := []struct {
-		name    string
-		headers map[string]string
-		want    string
-	}{
-		{"none", nil, "unknown"},
-		{"xff single", map[string]string{"X-Forwarded-For": "203.0.113.9"}, "203.0.113.9"},
-		{"xff chain, first entry trimmed", map[string]string{"X-Forwarded-For": "  203.0.113.9 , 10.0.0.1, 10.0.0.2"}, "203.0.113.9"},
-		{"xff ipv6", map[string]string{"X-Forwarded-For": "2001:db8::1,10.0.0.1"}, "2001:db8::1"},
-		{"xff wins over the others", map[string]string{"X-Forwarded-For": "1.1.1.1", "X-Real-IP": "2.2.2.2", "X-Railway-IP": "3.3.3.3"}, "1.1.1.1"},
-		{"real ip", map[string]string{"X-Real-IP": "2.2.2.2", "X-Railway-IP": "3.3.3.3"}, "2.2.2.2"},
-		{"railway ip", map[string]string{"X-Railway-IP": "3.3.3.3"}, "3.3.3.3"},
-		{"empty first xff entry falls through", map[string]string{"X-Forwarded-For": " , 10.0.0.1", "X-Real-IP": "2.2.2.2"}, "2.2.2.2"},
-		{"blank headers", map[string]string{"X-Forwarded-For": " ", "X-Real-IP": " "}, "unknown"},
-		{"not an ip is kept verbatim", map[string]string{"X-Forwarded-For": "hello/world"}, "hello/world"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/", nil)
-			for k, v := range tc.headers {
-				r.Header.Set(k, v)
-			}
-			if got := ClientIP(r); got != tc.want {
-				t.Fatalf("ClientIP = %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestDocID(t *testing.T) {
 	long := strings.Repeat("x", 300)
 	tests := []struct{ prefix, id, want string }{
@@ -607,14 +474,6 @@ func TestFailOpen(t *testing.T) {
 	}
 	if n := l.leases.Load(); n != 1 {
 		t.Fatalf("%d lease attempts while degraded, want 1", n)
-	}
-
-	// Middleware: allowed, no rate-limit headers when failing open.
-	h := &countingHandler{}
-	rec := httptest.NewRecorder()
-	l.Middleware(API, h).ServeHTTP(rec, httptest.NewRequest("GET", "/ok", nil))
-	if rec.Code != 200 || h.calls.Load() != 1 || rec.Header().Get("X-RateLimit-Limit") != "" {
-		t.Fatalf("middleware fail-open: %d, calls %d, headers %v", rec.Code, h.calls.Load(), rec.Header())
 	}
 
 	// After the 5 s back-off Firestore is tried again (and fails open again).

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -15,6 +16,23 @@ import (
 
 // NotFound reports whether err is Firestore's NotFound.
 func NotFound(err error) bool { return status.Code(err) == codes.NotFound }
+
+// TooLarge reports whether Firestore refused a write or query because a
+// document, field or value exceeds its size limits (1 MiB per document,
+// 1,500 bytes per field name or query value). The emulator and production
+// word it differently; both say InvalidArgument.
+func TooLarge(err error) bool {
+	if status.Code(err) != codes.InvalidArgument {
+		return false
+	}
+	msg := strings.ToLower(status.Convert(err).Message())
+	for _, s := range []string{"longer than", "too large", "exceeds the maximum", "maximum allowed size", "maximum entity size", "too big"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // AlreadyExists reports whether a Create hit an existing document.
 func AlreadyExists(err error) bool { return status.Code(err) == codes.AlreadyExists }
@@ -90,11 +108,14 @@ func String(v any) any {
 	return nil
 }
 
+// MaxIDBytes is Firestore's document id limit.
+const MaxIDBytes = 1500
+
 // ValidID reports whether id can name a Firestore document: user input that
 // cannot is answered as not found (or bad request) instead of reaching
-// Firestore and failing with a 500.
+// Firestore and failing with a 500. Invalid UTF-8 cannot name a document.
 func ValidID(id string) bool {
-	if id == "" || len(id) > 1500 || id == "." || id == ".." || strings.Contains(id, "/") {
+	if id == "" || len(id) > MaxIDBytes || !utf8.ValidString(id) || id == "." || id == ".." || strings.Contains(id, "/") {
 		return false
 	}
 	return !(strings.HasPrefix(id, "__") && strings.HasSuffix(id, "__"))

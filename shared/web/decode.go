@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -19,7 +20,9 @@ type Validator interface{ Validate() error }
 // Decode reads one JSON value from the request body into dst. It requires no
 // content type and ignores unknown fields (real clients send both ways and
 // extras); an empty, malformed, oversized or mistyped body becomes a 400/413
-// with a message naming the problem. If dst is a Validator it is validated.
+// with a message naming the problem, a body not received in time a 408.
+// Every string in it is held to the caps of checkFields (400 naming the
+// field). If dst is a Validator it is validated.
 func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	return DecodeLimit(w, r, dst, DefaultMaxBody)
 }
@@ -38,6 +41,9 @@ func DecodeLimit(w http.ResponseWriter, r *http.Request, dst any, limit int64) e
 			return tooLarge(limit)
 		}
 		return BadRequest("Request body must contain a single JSON value")
+	}
+	if err := checkFields(dst); err != nil {
+		return err
 	}
 	if v, ok := dst.(Validator); ok {
 		if err := v.Validate(); err != nil {
@@ -73,6 +79,8 @@ func decodeError(err error, limit int64) error {
 		return BadRequest("Request body is empty: expected a JSON object")
 	case errors.As(err, &mbe):
 		return tooLarge(limit)
+	case isTimeout(err):
+		return ErrBodyTimeout.Wrap(err)
 	case errors.As(err, &syn):
 		return Errorf(http.StatusBadRequest, "Malformed JSON at byte %d: %s", syn.Offset, syn.Error())
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -85,6 +93,11 @@ func decodeError(err error, limit int64) error {
 	default:
 		return BadRequest("Malformed JSON body").Wrap(err)
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func jsonKind(goKind string) string {

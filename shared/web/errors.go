@@ -5,9 +5,15 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/owlette/server/shared/store"
 )
 
 // Error is an error with a public message and status for the client and a
@@ -68,11 +74,45 @@ func Unavailable(msg string, cause error) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Message: msg, Cause: cause}
 }
 
-// AsError converts any error into the *Error that will be rendered.
+// AsError converts any error into the *Error that will be rendered. An
+// internal error caused by a deadline, an unavailable backend or a value
+// too large for Firestore is rendered as what it is (504, 503, 400), so a
+// slow dependency or an oversized input never reads as a server bug.
 func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
+		if e.Status == http.StatusInternalServerError && e.Cause != nil {
+			if c := classify(e.Cause); c != nil {
+				return c
+			}
+		}
 		return e
 	}
+	if c := classify(err); c != nil {
+		return c
+	}
 	return Internal(err)
+}
+
+// Public errors for causes that are not the server's fault.
+var (
+	ErrTimeout     = Errorf(http.StatusGatewayTimeout, "The request took too long: please try again")
+	ErrBackend     = Errorf(http.StatusServiceUnavailable, "The service is temporarily unavailable: please try again")
+	ErrTooLarge    = BadRequest("The request would store a value larger than the database allows (documents are limited to 1 MiB, indexed values to 1,500 bytes)")
+	ErrBodyTimeout = Errorf(http.StatusRequestTimeout, "The request body was not received in time")
+)
+
+func classify(cause error) *Error {
+	switch {
+	case errors.Is(cause, context.DeadlineExceeded), status.Code(cause) == codes.DeadlineExceeded:
+		return ErrTimeout.Wrap(cause)
+	case errors.Is(cause, context.Canceled), status.Code(cause) == codes.Canceled:
+		// The client went away; nobody reads this answer.
+		return ErrBackend.Wrap(cause)
+	case status.Code(cause) == codes.Unavailable, status.Code(cause) == codes.ResourceExhausted:
+		return ErrBackend.Wrap(cause)
+	case store.TooLarge(cause):
+		return ErrTooLarge.Wrap(cause)
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/owlette/server/shared/logging"
@@ -56,24 +57,36 @@ func RenderError(w http.ResponseWriter, r *http.Request, err error) {
 	_ = JSON(w, e.Status, body)
 }
 
-// Recorder remembers the status written through it.
+// Recorder remembers the status written through it. Its methods are safe
+// for concurrent use, so a deadline watchdog (Deadline) can answer for a
+// handler that is still running.
 type Recorder struct {
 	http.ResponseWriter
 	Status int
 	Bytes  int
 	// BeforeWrite, when set, runs once before the header is sent and may
 	// replace the status (returning a different code) – used by the
-	// authorization backstop.
+	// authorization backstop and the failed-attempt limits.
 	BeforeWrite func(status int) int
-	blocked     bool
+
+	mu      sync.Mutex
+	blocked bool // status replaced by BeforeWrite: the handler's body is dropped
+	closed  bool // answered by Abort: everything the handler writes is dropped
 }
 
 func NewRecorder(w http.ResponseWriter) *Recorder { return &Recorder{ResponseWriter: w} }
 
-func (r *Recorder) Written() bool { return r.Status != 0 }
+// Written reports whether a status has been sent.
+func (r *Recorder) Written() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.Status != 0 }
 
 func (r *Recorder) WriteHeader(code int) {
-	if r.Status != 0 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.writeHeader(code)
+}
+
+func (r *Recorder) writeHeader(code int) {
+	if r.Status != 0 || r.closed {
 		return
 	}
 	if r.BeforeWrite != nil {
@@ -98,8 +111,13 @@ func (r *Recorder) WriteHeader(code int) {
 }
 
 func (r *Recorder) Write(b []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, http.ErrHandlerTimeout
+	}
 	if r.Status == 0 {
-		r.WriteHeader(http.StatusOK)
+		r.writeHeader(http.StatusOK)
 	}
 	if r.blocked {
 		return len(b), nil
@@ -111,9 +129,32 @@ func (r *Recorder) Write(b []byte) (int, error) {
 
 // Flush supports streaming responses.
 func (r *Recorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok && !r.blocked {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f, ok := r.ResponseWriter.(http.Flusher); ok && !r.blocked && !r.closed {
 		f.Flush()
 	}
+}
+
+// Abort answers with a JSON error when nothing has been sent yet, and from
+// then on drops whatever the handler still writes. It reports whether it
+// answered.
+func (r *Recorder) Abort(status int, msg string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.closed = true
+	if r.Status != 0 {
+		return false
+	}
+	r.Status = status
+	r.ResponseWriter.Header().Set("Content-Type", "application/json")
+	r.ResponseWriter.WriteHeader(status)
+	n, _ := fmt.Fprintf(r.ResponseWriter, `{"error":%q}`, msg)
+	r.Bytes += n
+	return true
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
@@ -124,18 +165,42 @@ var securityHeader = map[string]bool{
 	"Permissions-Policy": true, "X-Xss-Protection": true, "X-Request-Id": true,
 }
 
-// Middleware wraps every function: request id, request logger with trace
-// correlation, panic recovery, security headers, CORS for /api/admin and an
-// access log line.
-func Middleware(base *slog.Logger, project string, next http.Handler) http.Handler {
+// Options configure Middleware.
+type Options struct {
+	// Project is the Cloud project id, for trace correlation in logs.
+	Project string
+	// Client says how to find the client address (see ClientAddr).
+	Client ClientAddr
+	// BodyTimeout bounds the time to receive the request body, so a body
+	// shorter than its Content-Length cannot hold a request open; 0 means
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
+}
+
+// DefaultBodyTimeout is the time a client has to send its request body
+// (a 15 MB screenshot on a slow uplink included).
+const DefaultBodyTimeout = 60 * time.Second
+
+// Middleware wraps every function: request id, client address, request
+// logger with trace correlation, a body read deadline, panic recovery,
+// security headers, CORS for /api/admin and an access log line.
+func Middleware(base *slog.Logger, o Options, next http.Handler) http.Handler {
+	bodyTimeout := o.BodyTimeout
+	if bodyTimeout <= 0 {
+		bodyTimeout = DefaultBodyTimeout
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rid := requestID(r)
-		log := base.With("requestId", rid, "method", r.Method, "path", r.URL.Path)
-		if t := traceID(r); t != "" && project != "" {
-			log = log.With("logging.googleapis.com/trace", "projects/"+project+"/traces/"+t)
+		ip := o.Client.Resolve(r)
+		log := base.With("requestId", rid, "method", r.Method, "path", strings.ToValidUTF8(r.URL.Path, "\uFFFD"), "clientIp", ip)
+		if t := traceID(r); t != "" && o.Project != "" {
+			log = log.With("logging.googleapis.com/trace", "projects/"+o.Project+"/traces/"+t)
 		}
-		r = r.WithContext(logging.With(r.Context(), log))
+		r = r.WithContext(WithClientIP(logging.With(r.Context(), log), ip))
+		// Not every server supports it (httptest does not); where it does,
+		// a stalled body read fails instead of waiting forever.
+		_ = http.NewResponseController(w).SetReadDeadline(start.Add(bodyTimeout))
 		rec := NewRecorder(w)
 		h := rec.Header()
 		h.Set("X-Request-Id", rid)
