@@ -2,6 +2,7 @@ package agentauth
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/shared/logging"
+	"github.com/owlette/server/shared/ratelimit"
 	"github.com/owlette/server/shared/testenv"
 )
 
@@ -200,4 +202,51 @@ func closingListener(t testing.TB) string {
 		}
 	}()
 	return l.Addr().String()
+}
+
+// TestRefreshLimitsFollowTheToken: refresh is limited per token (120/h),
+// not per address, behind a ceiling of AddressCeiling×120 per address, so
+// a fleet behind one NAT keeps refreshing (DECISIONS §3 "Limits follow what
+// they protect"), while one token refreshing in a loop is stopped.
+func TestRefreshLimitsFollowTheToken(t *testing.T) {
+	f := newFixture(t)
+	nat := map[string]string{"X-Forwarded-For": "198.51.100.200"}
+	// 150 machines behind one address (more than the original's 120/h per
+	// address) each refresh once.
+	for i := range 150 {
+		machine := fmt.Sprintf("NAT-%03d", i)
+		tok := f.refreshToken(t, machine, nil)
+		if i%10 != 0 {
+			continue // minting through the Auth emulator is slow: sample
+		}
+		r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": tok, "machineId": machine}, nat)
+		if r.StatusCode != 200 {
+			t.Fatalf("machine %d behind the NAT: %d %s", i, r.StatusCode, r.Raw)
+		}
+	}
+	// Unknown tokens from that address cost no shared budget and are
+	// refused in memory once the address ceiling is spent.
+	limit := 120 * AddressCeiling
+	for i := range limit {
+		if r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": fmt.Sprint("guess-", i), "machineId": "X"}, map[string]string{"X-Forwarded-For": "198.51.100.201"}); r.StatusCode != 401 {
+			t.Fatalf("guess %d: %d %s", i, r.StatusCode, r.Raw)
+		}
+	}
+	if r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": "guess-x", "machineId": "X"}, map[string]string{"X-Forwarded-For": "198.51.100.201"}); r.StatusCode != 429 {
+		t.Fatalf("guess past the address ceiling: %d %s", r.StatusCode, r.Raw)
+	}
+	// One token refreshing in a loop: 120 an hour, then 429 (which the
+	// agent answers by backing off, keeping its credentials).
+	tok := f.refreshToken(t, "LOOPER", nil)
+	// Spend the token's hour through the same limiter the route uses.
+	gate := f.D.Limiter.Gate(ratelimit.TokenRefresh, AddressCeiling)
+	for i := range 120 {
+		if err := gate.ChargeKey(context.Background(), httptest.NewRecorder(), "token:"+agenttoken.Hash(tok)); err != nil {
+			t.Fatalf("charge %d: %v", i, err)
+		}
+	}
+	r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": tok, "machineId": "LOOPER"}, nat)
+	if r.StatusCode != 429 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("121st refresh of one token in an hour: %d %s", r.StatusCode, r.Raw)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,5 +147,53 @@ func TestKeyLimit(t *testing.T) {
 	}
 	if n := e.Count("api_keys"); n != 0 {
 		t.Errorf("index docs written: %d", n)
+	}
+}
+
+// TestParallelCreatesCannotPassTheKeyLimit is the check-then-create race of
+// DECISIONS §3: a user 3 keys below the limit sends 20 creates at once; at
+// most 3 succeed, the rest are refused, and the count stays exact for the
+// next create after a revoke.
+func TestParallelCreatesCannotPassTheKeyLimit(t *testing.T) {
+	e := apptest.New(t, apikeys.Register)
+	admin := e.Admin()
+	b := e.FS.Batch()
+	for i := 0; i < apikeys.MaxKeysPerUser-3; i++ {
+		b.Set(e.FS.Doc(fmt.Sprintf("users/%s/api_keys/k%d", admin.UID, i)), map[string]any{"name": "k"})
+	}
+	if _, err := b.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cookie := admin.Cookie()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var created []string
+	for range 20 {
+		wg.Go(func() {
+			r := e.Do("POST", "/api/admin/keys/create", apptest.WithCookie(cookie), nil, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[r.StatusCode]++
+			if r.StatusCode == 200 {
+				created = append(created, r.JSON["keyId"].(string))
+			}
+		})
+	}
+	wg.Wait()
+	if statuses[200] != 3 || statuses[200]+statuses[409]+statuses[503] != 20 {
+		t.Fatalf("statuses %v: want exactly 3 created and the rest refused", statuses)
+	}
+	if n := e.Count("users/" + admin.UID + "/api_keys"); n != apikeys.MaxKeysPerUser {
+		t.Fatalf("%d keys, want %d", n, apikeys.MaxKeysPerUser)
+	}
+	if r := e.Do("DELETE", "/api/admin/keys/revoke", apptest.WithCookie(cookie), map[string]any{"keyId": created[0]}, nil); r.StatusCode != 200 {
+		t.Fatalf("revoke: %d %s", r.StatusCode, r.Raw)
+	}
+	if r := e.Do("POST", "/api/admin/keys/create", apptest.WithCookie(cookie), nil, nil); r.StatusCode != 200 {
+		t.Fatalf("create after a revoke: %d %s", r.StatusCode, r.Raw)
+	}
+	if r := e.Do("POST", "/api/admin/keys/create", apptest.WithCookie(cookie), nil, nil); r.StatusCode != 409 {
+		t.Fatalf("create at the limit: %d %s", r.StatusCode, r.Raw)
 	}
 }

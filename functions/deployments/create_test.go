@@ -219,7 +219,7 @@ func TestCreateIDCollision(t *testing.T) {
 	}
 	// The second's command names its own deployment.
 	pending := f.Doc("sites/" + f.site + "/machines/b/commands/pending")
-	if _, ok := pending[fmt.Sprintf("install_deploy_%d_b_%d", ms+1, ms)]; !ok {
+	if _, ok := pending[fmt.Sprintf("install_deploy_%d_b_%d", ms+1, ms+1)]; !ok {
 		t.Errorf("pending of b: %v", pending)
 	}
 
@@ -304,5 +304,26 @@ func TestCreateCost(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCreateFullPendingDocument: when a target's pending-commands document
+// cannot take the install command without passing Firestore's 1 MiB, the
+// create is a 400 naming the limit (as E22's send is), not a 500.
+func TestCreateFullPendingDocument(t *testing.T) {
+	f := newFixture(t)
+	ref := f.FS.Doc("sites/" + f.site + "/machines/full/commands/pending")
+	big := map[string]any{}
+	for i := range 11 {
+		big[fmt.Sprintf("old_%d", i)] = map[string]any{"type": "write_file", "content": strings.Repeat("x", 95_000)}
+	}
+	if _, err := ref.Set(context.Background(), big); err != nil {
+		t.Fatal(err)
+	}
+	body := validBody(f.site, "full")
+	body["silent_flags"] = strings.Repeat("/S ", 2500) // 7.5 KB, within the field cap
+	r := f.Do("POST", base, apptest.WithCookie(f.admin.Cookie()), body, nil)
+	if r.StatusCode != 400 || !strings.Contains(r.JSON["error"].(string), "1 MiB") {
+		t.Fatalf("%d %s", r.StatusCode, r.Raw)
 	}
 }

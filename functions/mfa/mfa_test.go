@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/base64"
+	"fmt"
 	"image/png"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -563,4 +565,50 @@ func TestEnrolAndSignInFlow(t *testing.T) {
 	if r := e.Do("POST", setupPath, apptest.WithCookie(c3), map[string]any{"userId": u.UID, "email": u.Email}, nil); r.StatusCode != 200 {
 		t.Errorf("setup after verification: %d %s", r.StatusCode, r.Raw)
 	}
+}
+
+// TestParallelWrongCodesCannotPassTheAttemptLimit is the attack of issue 9:
+// an attacker holding a pending session sends 30 wrong codes at once. Each
+// attempt is reserved before its code is checked, so at most
+// UserFailures.Limit codes are checked at all (400 "Invalid …"); every
+// other attempt is refused before verification (429, or 503 when the
+// counter is contended), and the right code is refused afterwards too.
+func TestParallelWrongCodesCannotPassTheAttemptLimit(t *testing.T) {
+	e := apptest.New(t, mfa.Register)
+	u := e.Member()
+	enrol(t, e, u.UID, seal(t, e, rfcSecret))
+	c := apptest.WithCookie(u.CookieWith(sess.MFAPending))
+	right := code(t, rfcSecret, e.Clock.Now())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	verified := 0
+	for i := range 30 {
+		wrong := fmt.Sprintf("%06d", i)
+		if wrong == right {
+			wrong = "999999"
+		}
+		wg.Go(func() {
+			r := e.Do("POST", loginPath, c, map[string]any{"userId": u.UID, "code": wrong}, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			statuses[r.StatusCode]++
+			if msg, _ := r.JSON["error"].(string); r.StatusCode == 400 && strings.Contains(msg, "Invalid verification code") {
+				verified++
+			}
+		})
+	}
+	wg.Wait()
+	if verified > mfa.UserFailures.Limit || statuses[200] != 0 {
+		t.Fatalf("%d of 30 parallel wrong codes were checked (statuses %v), want at most %d", verified, statuses, mfa.UserFailures.Limit)
+	}
+	if statuses[429]+statuses[503]+verified != 30 {
+		t.Fatalf("statuses %v: every attempt must be checked-and-wrong or refused", statuses)
+	}
+	if verified == mfa.UserFailures.Limit {
+		if r := e.Do("POST", loginPath, c, map[string]any{"userId": u.UID, "code": right}, nil); r.StatusCode != 429 {
+			t.Fatalf("the right code after the burst: %d %s, want 429", r.StatusCode, r.Raw)
+		}
+	}
+	t.Logf("30 parallel wrong codes: %d checked, statuses %v", verified, statuses)
 }

@@ -1,6 +1,7 @@
 package sites_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/owlette/server/functions/sites"
@@ -57,4 +58,31 @@ func BenchmarkListSitesAPIKey(b *testing.B) {
 	}
 	b.ReportMetric(float64(e.RPCs.Reads())/float64(b.N), "readRPCs/op")
 	b.ReportMetric(float64(e.RPCs.Writes())/float64(b.N), "writeRPCs/op")
+}
+
+// BenchmarkUnauthenticated measures what refusing a request costs: each
+// comes from a new client address (as an attacker rotating X-Forwarded-For
+// would), without a credential or with an unknown API key.
+func BenchmarkUnauthenticated(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		cred apptest.Cred
+	}{
+		{"no credential", apptest.NoCred},
+		{"unknown API key", apptest.WithAPIKey("owk_unknownunknownunknownunknownunknownunknown1")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			e := apptest.New(b, sites.Register)
+			e.RPCs.Reset()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ip := map[string]string{"X-Forwarded-For": fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)}
+				if r := e.Do("GET", "/api/admin/sites", c.cred, nil, ip); r.StatusCode != 401 {
+					b.Fatalf("%d %s", r.StatusCode, r.Raw)
+				}
+			}
+			b.ReportMetric(float64(e.RPCs.Reads())/float64(b.N), "readRPCs/op")
+			b.ReportMetric(float64(e.RPCs.Writes())/float64(b.N), "writeRPCs/op")
+		})
+	}
 }

@@ -181,6 +181,8 @@ func TestLoadErrors(t *testing.T) {
 		{"production without several secrets names them all", with(prod, "CRON_SECRET", "", "CORTEX_INTERNAL_SECRET", ""), []string{"CRON_SECRET", "CORTEX_INTERNAL_SECRET"}},
 		{"production without FIREBASE_API_KEY", with(prod, "FIREBASE_API_KEY", ""), []string{"FIREBASE_API_KEY"}},
 		{"OWLETTE_ENV=production off Cloud Run still requires secrets", with(local, "OWLETTE_ENV", "production", "FIREBASE_API_KEY", "k"), []string{"CRON_SECRET", "CORTEX_INTERNAL_SECRET"}},
+		{"TRUSTED_PROXY_HOPS not a number", with(local, "TRUSTED_PROXY_HOPS", "two"), []string{"TRUSTED_PROXY_HOPS"}},
+		{"TRUSTED_PROXY_HOPS negative", with(local, "TRUSTED_PROXY_HOPS", "-1"), []string{"TRUSTED_PROXY_HOPS"}},
 		{"Cloud Run with an emulator var even outside production", with(prod, "OWLETTE_ENV", "development", "FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099"), []string{"refusing to start", "FIREBASE_AUTH_EMULATOR_HOST"}},
 	}
 	for _, v := range []string{
@@ -401,5 +403,39 @@ func TestWebAuthnSettings(t *testing.T) {
 	// A hand-built Config (tests) gets the defaults too.
 	if rp, o := (&config.Config{Env: "local"}).WebAuthn(); rp != "localhost" || len(o) != 1 {
 		t.Errorf("zero config: %q %q", rp, o)
+	}
+}
+
+// The client address: the direct peer locally, Firebase Hosting → Cloud Run's
+// two hops on Cloud Run, or what TRUSTED_PROXY_HOPS says; CLIENT_IP_HEADER
+// and the scheduler identity are passed through.
+func TestClientAddressAndSchedulerSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		hops int
+	}{
+		{"local default", local, 0},
+		{"Cloud Run default", prod, 2},
+		{"configured", with(prod, "TRUSTED_PROXY_HOPS", "1"), 1},
+		{"configured locally", with(local, "TRUSTED_PROXY_HOPS", " 3 "), 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := config.Load(context.Background(), envOf(tc.env), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.TrustedProxyHops != tc.hops {
+				t.Fatalf("TrustedProxyHops = %d, want %d", c.TrustedProxyHops, tc.hops)
+			}
+		})
+	}
+	c, err := config.Load(context.Background(), envOf(with(prod, "CLIENT_IP_HEADER", "Fastly-Client-IP",
+		"SCHEDULER_SERVICE_ACCOUNT", "cron@p.iam.gserviceaccount.com", "SCHEDULER_AUDIENCE", "https://fn.example")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientIPHeader != "Fastly-Client-IP" || c.SchedulerServiceAccount != "cron@p.iam.gserviceaccount.com" || c.SchedulerAudience != "https://fn.example" {
+		t.Fatalf("%+v", c)
 	}
 }

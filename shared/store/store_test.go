@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestTimestampForms(t *testing.T) {
@@ -51,5 +54,23 @@ func TestTruthy(t *testing.T) {
 		if !Truthy(v) {
 			t.Errorf("!Truthy(%#v)", v)
 		}
+	}
+}
+
+func TestTooLarge(t *testing.T) {
+	for msg, want := range map[string]bool{
+		`The value of property "a" is longer than 1048487 bytes.`: true, // emulator
+		"maximum entity size is 1048576 bytes":                    true, // emulator, whole document
+		"value for a is too large to be used in a query":          true,
+		"Document 'x' cannot be written because its size (1,234,567 bytes) exceeds the maximum allowed size of 1,048,576 bytes.": true,
+		"The property.name is longer than 1500 bytes.": true,
+		"Invalid field path":                           false,
+	} {
+		if got := TooLarge(status.Error(codes.InvalidArgument, msg)); got != want {
+			t.Errorf("%q: %v, want %v", msg, got, want)
+		}
+	}
+	if TooLarge(status.Error(codes.Internal, "maximum entity size is 1048576 bytes")) {
+		t.Error("only InvalidArgument is the client's")
 	}
 }
