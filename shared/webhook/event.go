@@ -1,0 +1,38 @@
+package webhook
+
+// Events (api.md §1.13). Only the first four are emitted today; the UI
+// offers machine.online, and any other name still formats as "owlette Event".
+const (
+	EventProcessCrashed    = "process.crashed"
+	EventProcessRestarted  = "process.restarted" // "Process Start Failed"
+	EventMachineOffline    = "machine.offline"
+	EventMachineOnline     = "machine.online"
+	EventThresholdBreached = "threshold.breached"
+)
+
+// style is how an event looks on Slack and Discord.
+type style struct {
+	title string
+	hex   string // Slack attachment colour
+	// discord is the embed colour. The values are literals copied from the
+	// original, not derived from hex: two of them (process.restarted,
+	// default) differ from their hex on purpose (api.md §1.13).
+	discord int
+}
+
+var styles = map[string]style{
+	EventProcessCrashed:    {"Process Crashed", "#dc2626", 14427686},
+	EventProcessRestarted:  {"Process Start Failed", "#ea580c", 15358988},
+	EventMachineOffline:    {"Machine Offline", "#dc2626", 14427686},
+	EventMachineOnline:     {"Machine Online", "#16a34a", 1483594},
+	EventThresholdBreached: {"Threshold Alert", "#ca8a04", 13273604},
+}
+
+var defaultStyle = style{"owlette Event", "#6366f1", 6526705}
+
+func styleOf(event string) style {
+	if s, ok := styles[event]; ok {
+		return s
+	}
+	return defaultStyle
+}
