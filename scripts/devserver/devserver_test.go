@@ -76,7 +76,7 @@ func TestRouterAndSeed(t *testing.T) {
 	if w := do("GET", "/api/auth/session", ""); w.Code != 200 {
 		t.Errorf("session status: %d", w.Code)
 	}
-	banner := info.Banner("http://127.0.0.1:18080")
+	banner := info.Banner("http://127.0.0.1:18080", "")
 	if !strings.Contains(banner, "curl -s -H 'x-api-key: "+info.APIKey+"' http://127.0.0.1:18080/api/admin/sites") {
 		t.Errorf("banner lacks the curl line:\n%s", banner)
 	}

@@ -26,17 +26,18 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:18080", "listen address")
 	seed := flag.Bool("seed", false, "create demo data (site, admin, API key) and print how to use it")
 	agents := flag.Int("agents", 0, "with -seed: run this many simulated agents on the demo site")
+	withFakes := flag.Bool("fakes", false, "serve loopback fakes of Resend and the LLM providers where RESEND_BASE_URL and ANTHROPIC_BASE_URL point")
 	stateDir := flag.String("agent-state", ".stack/agentsim", "where simulated agents keep their credentials")
 	flag.Parse()
 	log := logging.Default()
 	slog.SetDefault(log)
-	if err := run(*addr, *seed, *agents, *stateDir, log); err != nil {
+	if err := run(*addr, *seed, *agents, *stateDir, *withFakes, log); err != nil {
 		log.Error("devserver failed", "error", err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(addr string, seed bool, agents int, stateDir string, log *slog.Logger) error {
+func run(addr string, seed bool, agents int, stateDir string, withFakes bool, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Getenv("FIRESTORE_EMULATOR_HOST")) == 0 {
@@ -45,6 +46,13 @@ func run(addr string, seed bool, agents int, stateDir string, log *slog.Logger) 
 	d, err := app.FromEnv(ctx)
 	if err != nil {
 		return err
+	}
+	fk := &fakes{}
+	if withFakes {
+		if fk, err = startFakes(d.Config, log); err != nil {
+			return err
+		}
+		defer fk.close()
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -67,7 +75,7 @@ func run(addr string, seed bool, agents int, stateDir string, log *slog.Logger) 
 		if err != nil {
 			return fmt.Errorf("seed: %w", err)
 		}
-		fmt.Fprint(os.Stdout, info.Banner(base))
+		fmt.Fprint(os.Stdout, info.Banner(base, fk.banner()))
 		if agents > 0 {
 			// The agents talk to this server over HTTP, so serve first.
 			agentsDone = make(chan struct{})

@@ -106,7 +106,7 @@ func replaceDevKey(ctx context.Context, d *app.Deps, uid string) (string, error)
 }
 
 // Banner tells the developer how to use the running stack.
-func (s *SeedInfo) Banner(base string) string {
+func (s *SeedInfo) Banner(base, extra string) string {
 	var b strings.Builder
 	line := strings.Repeat("─", 78)
 	fmt.Fprintf(&b, "\n%s\n owlette local stack is up: %s\n%s\n", line, base, line)
@@ -119,6 +119,7 @@ func (s *SeedInfo) Banner(base string) string {
 		fmt.Fprintf(&b, "   curl -s -c cookies.txt -X POST %s/api/auth/session -d \"{\\\"idToken\\\":\\\"$TOKEN\\\"}\"\n", base)
 		fmt.Fprintf(&b, "   curl -s -b cookies.txt %s/api/auth/session\n", base)
 	}
+	b.WriteString(extra)
 	fmt.Fprintf(&b, "%s\n Ctrl-C stops the server and every emulator it started.\n%s\n", line, line)
 	return b.String()
 }

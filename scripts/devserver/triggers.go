@@ -13,6 +13,8 @@ import (
 
 	"github.com/owlette/server/functions/deploymentstatus"
 	"github.com/owlette/server/functions/deploymentsweeper"
+	"github.com/owlette/server/functions/notifications"
+	"github.com/owlette/server/functions/notifysweeper"
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/background"
 	"github.com/owlette/server/shared/trigger"
@@ -23,12 +25,14 @@ import (
 // handler. A test keeps it in step with the table.
 var triggerHandlers = map[string]trigger.Handler{
 	deploymentstatus.Name: deploymentstatus.Handle,
+	notifications.Name:    notifications.Handle,
 }
 
 // scheduledGroups maps each schedule of shared/background to its function's
 // HTTP registration.
 var scheduledGroups = map[string]app.Register{
 	deploymentsweeper.Name: deploymentsweeper.Register,
+	notifysweeper.Name:     notifysweeper.Register,
 }
 
 // ScheduleEveryEnv overrides every schedule's period locally, e.g. 20s, so a

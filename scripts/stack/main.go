@@ -52,6 +52,8 @@ const (
 	devPort       = 18080
 	firestorePort = 18081
 	gcsPort       = 18082
+	resendPort    = 18083 // the dev server's fake Resend (caught e-mails)
+	llmPort       = 18084 // the dev server's fake Anthropic / OpenAI
 	relayPort     = 18090 // the Firestore emulator's --functions_emulator
 	authPort      = 18099
 
@@ -91,6 +93,17 @@ func stackEnv(dev bool) []kv {
 			// Local clients may name their address in X-Forwarded-For (the
 			// simulated fleet's load test spreads agents over addresses).
 			kv{"TRUSTED_PROXY_HOPS", "1"},
+			// What leaves the machine is caught by loopback fakes the dev
+			// server runs (-fakes): e-mails, LLM calls. Webhooks may target
+			// a local receiver.
+			kv{"RESEND_API_KEY", "re_local_dev_not_a_real_key"},
+			kv{"RESEND_BASE_URL", "http://" + addr(resendPort)},
+			kv{"RESEND_FROM_EMAIL", "owlette <alerts@owlette.local>"},
+			kv{"ADMIN_EMAIL_DEV", "admin@owlette.local"},
+			kv{"BASE_URL", "http://" + addr(devPort)},
+			kv{"WEBHOOK_ALLOW_LOOPBACK", "true"},
+			kv{"ANTHROPIC_BASE_URL", "http://" + addr(llmPort)},
+			kv{"OPENAI_BASE_URL", "http://" + addr(llmPort) + "/v1"},
 		)
 	}
 	return env
@@ -1030,7 +1043,7 @@ func cmdDev(root string) int {
 	}
 	return withStack(root, func(sigc <-chan os.Signal) int {
 		fmt.Fprint(os.Stderr, banner())
-		return runForeground([]string{"go", "run", "./scripts/devserver", "-addr", addr(devPort), "-seed", "-agents", "3"},
+		return runForeground([]string{"go", "run", "./scripts/devserver", "-addr", addr(devPort), "-seed", "-agents", "3", "-fakes"},
 			mergeEnv(os.Environ(), stackEnv(true)), root, sigc)
 	})
 }

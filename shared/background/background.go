@@ -57,6 +57,30 @@ var Triggers = []Trigger{
 		Document:  "sites/{siteId}/machines/{machineId}/commands/completed",
 		Timeout:   60, Retry: true,
 	},
+	{
+		// DECISIONS §4: delivers each notification_queue job (e-mails,
+		// webhooks, the autonomous-investigation hand-off) once written.
+		Name: "notifications", Package: "functions/notifications",
+		EventType: "google.cloud.firestore.document.v1.created",
+		Document:  "notification_queue/{jobId}",
+		Timeout:   120, Retry: true,
+	},
+	{
+		// datamodel.md §7.3 onMetricsWrite: metrics history and threshold
+		// alerts on every machine-document write.
+		Name: "machinemetrics", Package: "functions/machinemetrics",
+		EventType: "google.cloud.firestore.document.v1.written",
+		Document:  "sites/{siteId}/machines/{machineId}",
+		Timeout:   60, Retry: false,
+	},
+	{
+		// datamodel.md §7.5: an accepted autonomous investigation runs
+		// from its job document, never after a response.
+		Name: "cortexinvestigation", Package: "functions/cortexinvestigation",
+		EventType: "google.cloud.firestore.document.v1.created",
+		Document:  "cortex_jobs/{eventId}",
+		Timeout:   540, Retry: false,
+	},
 }
 
 // Schedules lists the scheduled functions.
@@ -65,6 +89,24 @@ var Schedules = []Schedule{
 		// datamodel.md §7.2 sweepStaleDeployments: every 5 minutes, 60 s timeout.
 		Name: "deploymentsweeper", Package: "functions/deploymentsweeper",
 		Cron: "*/5 * * * *", Every: 5 * time.Minute, Method: "POST", Timeout: 60,
+	},
+	{
+		// Retries notification parts that failed transiently (webhook
+		// backoff, Resend outages) and reclaims parts whose delivery died.
+		Name: "notifysweeper", Package: "functions/notifysweeper",
+		Cron: "*/1 * * * *", Every: time.Minute, Method: "POST", Timeout: 120,
+	},
+	{
+		// datamodel.md §7.4 / E63: offline machines, every 5 minutes.
+		Name: "healthcheck", Package: "functions/healthcheck",
+		Cron: "*/5 * * * *", Every: 5 * time.Minute, Method: "POST", Timeout: 120,
+	},
+	{
+		// E55/E56: pending cortex escalations (the original had no
+		// schedule), and autonomous slots held past the investigation
+		// timeout.
+		Name: "cortexescalation", Package: "functions/cortexescalation",
+		Cron: "*/5 * * * *", Every: 5 * time.Minute, Method: "POST", Timeout: 120,
 	},
 }
 

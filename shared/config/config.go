@@ -63,6 +63,21 @@ type Config struct {
 	// scripts/deploy). Either empty: only the shared secrets work.
 	SchedulerServiceAccount, SchedulerAudience string
 
+	// ResendBaseURL points the Resend SDK somewhere else than Resend's API
+	// (RESEND_BASE_URL): the local fake in `make dev` and tests.
+	ResendBaseURL string
+	// SendWelcomeEmail (SEND_WELCOME_EMAIL=true) makes E65 also send the
+	// new user a welcome e-mail.
+	SendWelcomeEmail bool
+	// WebhookAllowLoopback (WEBHOOK_ALLOW_LOOPBACK=true) lets webhook
+	// targets be http(s)://127.0.0.1 / localhost, for local development
+	// only: refused in production.
+	WebhookAllowLoopback bool
+	// AnthropicBaseURL and OpenAIBaseURL point the LLM SDKs somewhere else
+	// than the providers' APIs (ANTHROPIC_BASE_URL, OPENAI_BASE_URL): the
+	// local fakes in `make dev` and tests. Empty: the real APIs.
+	AnthropicBaseURL, OpenAIBaseURL string
+
 	// Emulators lists the *_EMULATOR_HOST variables that are set.
 	Emulators map[string]string
 }
@@ -126,6 +141,12 @@ func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, erro
 
 		SchedulerServiceAccount: strings.TrimSpace(getenv("SCHEDULER_SERVICE_ACCOUNT")),
 		SchedulerAudience:       strings.TrimSpace(getenv("SCHEDULER_AUDIENCE")),
+
+		ResendBaseURL:        strings.TrimSpace(getenv("RESEND_BASE_URL")),
+		SendWelcomeEmail:     getenv("SEND_WELCOME_EMAIL") == "true",
+		WebhookAllowLoopback: getenv("WEBHOOK_ALLOW_LOOPBACK") == "true",
+		AnthropicBaseURL:     strings.TrimSpace(getenv("ANTHROPIC_BASE_URL")),
+		OpenAIBaseURL:        strings.TrimSpace(getenv("OPENAI_BASE_URL")),
 	}
 	for _, o := range strings.Split(getenv("WEBAUTHN_ORIGINS"), ",") {
 		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
@@ -217,6 +238,9 @@ func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, erro
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("required secrets missing in production: %s", strings.Join(missing, ", "))
+	}
+	if c.Production() && c.WebhookAllowLoopback {
+		return nil, errors.New("WEBHOOK_ALLOW_LOOPBACK is for local development only: refusing it in production")
 	}
 	if len(c.SessionSecret) < 32 {
 		return nil, errors.New("SESSION_SECRET must be at least 32 characters")

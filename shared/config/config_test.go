@@ -181,6 +181,7 @@ func TestLoadErrors(t *testing.T) {
 		{"production without several secrets names them all", with(prod, "CRON_SECRET", "", "CORTEX_INTERNAL_SECRET", ""), []string{"CRON_SECRET", "CORTEX_INTERNAL_SECRET"}},
 		{"production without FIREBASE_API_KEY", with(prod, "FIREBASE_API_KEY", ""), []string{"FIREBASE_API_KEY"}},
 		{"OWLETTE_ENV=production off Cloud Run still requires secrets", with(local, "OWLETTE_ENV", "production", "FIREBASE_API_KEY", "k"), []string{"CRON_SECRET", "CORTEX_INTERNAL_SECRET"}},
+		{"loopback webhooks in production", with(prod, "WEBHOOK_ALLOW_LOOPBACK", "true"), []string{"WEBHOOK_ALLOW_LOOPBACK"}},
 		{"TRUSTED_PROXY_HOPS not a number", with(local, "TRUSTED_PROXY_HOPS", "two"), []string{"TRUSTED_PROXY_HOPS"}},
 		{"TRUSTED_PROXY_HOPS negative", with(local, "TRUSTED_PROXY_HOPS", "-1"), []string{"TRUSTED_PROXY_HOPS"}},
 		{"Cloud Run with an emulator var even outside production", with(prod, "OWLETTE_ENV", "development", "FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099"), []string{"refusing to start", "FIREBASE_AUTH_EMULATOR_HOST"}},

@@ -7,7 +7,11 @@
 //
 // # Document: notification_queue/{id}
 //
-//	kind       "agent_alert" (E17) | "threshold_alert" (X09) | "bug_report" (X10)
+//	kind       "agent_alert" (E17) | "threshold_alert" (X09, metrics trigger) |
+//	           "bug_report" (X10) | "simulated_event" (E43) | "machines_offline"
+//	           (health check, one per site and run) | "machine_state" (health
+//	           check: machine.offline / machine.online webhook of one machine)
+//	           | "cortex_escalation" (escalation job)
 //	siteId     site the notification is about ("" for bug reports)
 //	status     "pending" when written; the trigger moves it on ("sent", "failed", …)
 //	attempts   0 when written; incremented by each delivery attempt
@@ -20,8 +24,11 @@
 //	params     template inputs, raw user values (see each kind's producer);
 //	           senders escape them for HTML and strip CR/LF from subjects
 //	email      null, or {template, subject, preference, recipients:[{uid, email,
-//	           cc[]}], status:"pending"}: one message per recipient with its
-//	           own CCs; an unsubscribe link for every uid except AdminUID
+//	           cc[]}], single, status:"pending"}: one message per recipient
+//	           with its own CCs and an unsubscribe link for every uid except
+//	           AdminUID; or, when single is true (E43), one message to every
+//	           recipient at once, CC the union of their CCs minus the To list,
+//	           no unsubscribe link
 //	webhook    null, or {event (dotted, api.md §1.13), site:{id, name}, data,
 //	           status:"pending"}: deliver to sites/{siteId}/webhooks with
 //	           enabled == true and events array-contains event
@@ -32,6 +39,13 @@
 // response reports their number), so the trigger reads nothing to send.
 // A part that is null needs no work; each present part carries its own
 // status so a partial failure retries only that part.
+//
+// Delivery (shared/delivery) adds, as it works: the job's status
+// ("processing" while leased, then "done", "retry" or "failed"),
+// leaseUntil, nextAttemptAt (the earliest retry due), finishedAt and
+// expireAt (TTL); email.results per recipient uid ("all" for a single
+// message), webhook.targets per webhook id, cortex.result — each an
+// Outcome {status, attempts, nextAttemptAt, lastStatus, error, id}.
 package notify
 
 import (
@@ -53,17 +67,40 @@ const Collection = "notification_queue"
 
 // Kinds of queue documents.
 const (
-	KindAgentAlert     = "agent_alert"
-	KindThresholdAlert = "threshold_alert"
-	KindBugReport      = "bug_report"
+	KindAgentAlert      = "agent_alert"
+	KindThresholdAlert  = "threshold_alert"
+	KindBugReport       = "bug_report"
+	KindSimulated       = "simulated_event"
+	KindMachinesOffline = "machines_offline"
+	KindMachineState    = "machine_state"
+	KindEscalation      = "cortex_escalation"
 )
 
 // E-mail templates.
+//
+// Params each template reads (all optional unless said; machineTimezone is
+// the machine's stored machine_timezone, mapped by the sender):
+//   - agent_error, process_alert: eventType, machineId, machineName,
+//     processName, errorCode, errorMessage, agentVersion, siteName,
+//     machineTimezone
+//   - threshold_alert: ruleName, metric, value, threshold, operator,
+//     severity, machineId, machineName, siteName, machineTimezone
+//   - machines_offline: siteName, machines [{id, lastHeartbeat (time or
+//     null)}], checkedAt (time), machineTimezone (the first machine's)
+//   - simulated: event (process_crash | machine_offline |
+//     connection_failure), machineId, machineName, processName,
+//     errorMessage, siteName
+//   - cortex_escalation: machineId, machineName, processName, summary,
+//     eventId, siteName, machineTimezone
+//   - feedback: the bug report's fields (see functions/utilities)
 const (
-	TemplateAgentError     = "agent_error"     // E17 connection failure / other
-	TemplateProcessAlert   = "process_alert"   // E17 process_crash / process_start_failed
-	TemplateThresholdAlert = "threshold_alert" // X09
-	TemplateFeedback       = "feedback"        // X10, to the admin
+	TemplateAgentError       = "agent_error"       // E17 connection failure / other
+	TemplateProcessAlert     = "process_alert"     // E17 process_crash / process_start_failed
+	TemplateThresholdAlert   = "threshold_alert"   // X09, metrics trigger
+	TemplateFeedback         = "feedback"          // X10, to the admin
+	TemplateMachinesOffline  = "machines_offline"  // health check
+	TemplateSimulated        = "simulated"         // E43
+	TemplateCortexEscalation = "cortex_escalation" // escalations
 )
 
 // Alert preference keys on users/{uid}.preferences (opt-out model).
@@ -77,6 +114,7 @@ const (
 	EventProcessCrashed    = "process.crashed"
 	EventProcessRestarted  = "process.restarted"
 	EventMachineOffline    = "machine.offline"
+	EventMachineOnline     = "machine.online"
 	EventThresholdBreached = "threshold.breached"
 )
 
@@ -103,7 +141,50 @@ type Job struct {
 	Email     *Email         `firestore:"email"`
 	Webhook   *Webhook       `firestore:"webhook"`
 	Cortex    *Cortex        `firestore:"cortex"`
+
+	// Delivery bookkeeping (shared/delivery); zero when written.
+	LeaseUntil    time.Time `firestore:"leaseUntil,omitempty"`
+	NextAttemptAt time.Time `firestore:"nextAttemptAt,omitempty"`
+	FinishedAt    time.Time `firestore:"finishedAt,omitempty"`
+	ExpireAt      time.Time `firestore:"expireAt,omitempty"`
 }
+
+// Outcome is the delivery state of one recipient, webhook target or
+// autonomous hand-off.
+type Outcome struct {
+	Status        string    `firestore:"status"` // see the Outcome* constants
+	Attempts      int       `firestore:"attempts"`
+	NextAttemptAt time.Time `firestore:"nextAttemptAt,omitempty"`
+	LastStatus    int       `firestore:"lastStatus,omitempty"` // HTTP status of the last attempt
+	Error         string    `firestore:"error,omitempty"`
+	// ID is Resend's message id, or the autonomous event id.
+	ID        string    `firestore:"id,omitempty"`
+	UpdatedAt time.Time `firestore:"updatedAt"`
+}
+
+// Outcome statuses. Sent, Failed, Skipped, Accepted and Refused are final.
+const (
+	OutcomePending  = "pending"
+	OutcomeRetry    = "retry"    // a transient failure; due again at NextAttemptAt
+	OutcomeSent     = "sent"     // delivered (2xx, or accepted by Resend)
+	OutcomeFailed   = "failed"   // given up: permanent error or out of attempts
+	OutcomeSkipped  = "skipped"  // nothing to do any more (webhook deleted or disabled)
+	OutcomeAccepted = "accepted" // autonomous investigation started
+	OutcomeRefused  = "refused"  // autonomous investigation refused by its gates
+)
+
+// Final reports whether an outcome needs no further attempt.
+func (o *Outcome) Final() bool {
+	return o != nil && o.Status != OutcomePending && o.Status != OutcomeRetry
+}
+
+// Job statuses after StatusPending.
+const (
+	StatusProcessing = "processing"
+	StatusRetry      = "retry"
+	StatusDone       = "done"
+	StatusFailed     = "failed"
+)
 
 // Email is the e-mail part of a job.
 type Email struct {
@@ -111,7 +192,11 @@ type Email struct {
 	Subject    string      `firestore:"subject"`
 	Preference string      `firestore:"preference"` // "" for admin mail
 	Recipients []Recipient `firestore:"recipients"`
-	Status     string      `firestore:"status"`
+	// Single: one message to all recipients (E43), not one each.
+	Single bool   `firestore:"single,omitempty"`
+	Status string `firestore:"status"`
+	// Results per recipient uid ("all" when Single), written by delivery.
+	Results map[string]*Outcome `firestore:"results,omitempty"`
 }
 
 // Recipient is one addressee of a per-recipient e-mail.
@@ -127,6 +212,8 @@ type Webhook struct {
 	Site   Site           `firestore:"site"`
 	Data   map[string]any `firestore:"data"`
 	Status string         `firestore:"status"`
+	// Targets per webhook id, resolved and written by delivery.
+	Targets map[string]*Outcome `firestore:"targets,omitempty"`
 }
 
 // Site is the site block of a generic webhook payload.
@@ -139,6 +226,7 @@ type Site struct {
 type Cortex struct {
 	Body   map[string]any `firestore:"body"`
 	Status string         `firestore:"status"`
+	Result *Outcome       `firestore:"result,omitempty"`
 }
 
 // Empty reports whether the job has nothing to deliver.

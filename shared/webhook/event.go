@@ -1,5 +1,7 @@
 package webhook
 
+import "slices"
+
 // Events (api.md §1.13). Only the first four are emitted today; the UI
 // offers machine.online, and any other name still formats as "owlette Event".
 const (
@@ -35,4 +37,40 @@ func styleOf(event string) style {
 		return s
 	}
 	return defaultStyle
+}
+
+// legacyNames are the underscore event names the OpenAPI document and older
+// dashboards used (DECISIONS §1: accepted, stored as the dotted name).
+var legacyNames = map[string]string{
+	"process_crash":        EventProcessCrashed,
+	"process_crashed":      EventProcessCrashed,
+	"process_start_failed": EventProcessRestarted,
+	"process_restarted":    EventProcessRestarted,
+	"machine_offline":      EventMachineOffline,
+	"connection_failure":   EventMachineOffline,
+	"machine_online":       EventMachineOnline,
+	"threshold_breached":   EventThresholdBreached,
+}
+
+// Canonical returns the dotted name of an event, mapping the underscore
+// forms; other names are returned unchanged.
+func Canonical(name string) string {
+	if c, ok := legacyNames[name]; ok {
+		return c
+	}
+	return name
+}
+
+// Aliases lists the names a webhook may be subscribed to an event under:
+// the dotted name and its underscore forms (for subscriptions stored
+// before names were made canonical).
+func Aliases(event string) []string {
+	out := []string{event}
+	for legacy, c := range legacyNames {
+		if c == event {
+			out = append(out, legacy)
+		}
+	}
+	slices.Sort(out[1:])
+	return out
 }
