@@ -1,6 +1,7 @@
 // Package utilities is the "utilities" Cloud Function: small endpoints that
-// belong to no other group (api.md §2.22 and §3). So far: X10 bug reports
-// and feedback.
+// belong to no other group (api.md §2.22 and §3): X10 bug reports and
+// feedback, E64 test e-mails, E65 the new-signup notification, E66
+// unsubscribe links, X08 the e-mail configuration.
 package utilities
 
 import (
@@ -23,6 +24,11 @@ func init() {
 func Register(rt *app.Router) {
 	h := handlers{rt.D}
 	rt.Handle("POST /api/bug-report", guard.SessionOrIDToken, ratelimit.User, h.bugReport)
+	m := newMailHandlers(rt.D)
+	rt.Handle("POST /api/test-email", guard.Admin, ratelimit.None, m.testEmail)
+	rt.Handle("POST /api/webhooks/user-created", guard.SessionOrIDToken, ratelimit.None, m.userCreated)
+	rt.Handle("GET /api/unsubscribe", guard.Public, ratelimit.None, h.unsubscribe)
+	rt.Handle("GET /api/admin/email/config", guard.Admin, ratelimit.None, h.emailConfig)
 }
 
 type handlers struct{ d *app.Deps }

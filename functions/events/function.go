@@ -1,0 +1,31 @@
+// Package events is the "events" Cloud Function: simulated alert events
+// (E43, api.md §2.16), with which an admin checks that e-mails and webhooks
+// arrive. Like the agent's own alerts (functions/alerts) it sends nothing
+// itself: it queues one notification_queue document (shared/notify) that a
+// trigger delivers (DECISIONS §2 5.15, §4).
+package events
+
+import (
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/guard"
+	"github.com/owlette/server/shared/ratelimit"
+)
+
+// Name is the function's entry point and service name (shared/routes).
+const Name = "events"
+
+func init() {
+	app.MustStartOnCloudRun()
+	functions.HTTP(Name, app.Function(Register))
+}
+
+// Register adds the group's routes. E43 spends the agent-alert budget,
+// shared with E17 (api.md §1.6).
+func Register(rt *app.Router) {
+	h := handlers{rt.D}
+	rt.Handle("POST /api/admin/events/simulate", guard.AdminSite, ratelimit.AgentAlert, h.simulate)
+}
+
+type handlers struct{ d *app.Deps }
