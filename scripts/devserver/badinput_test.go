@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/shared/pairphrase"
 	"github.com/owlette/server/shared/web"
 )
@@ -113,7 +112,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // exist. No answer may be a 5xx, every error is JSON with an "error"
 // message, and every answer comes within the route's deadline.
 func TestBadInputEverywhere(t *testing.T) {
-	e := apptest.New(t)
+	e := walkEnv(t)
 	admin := e.User("admin", "walker-site")
 	site := e.Site("walker-site", admin.UID)
 	adminKey := admin.APIKey()

@@ -32,7 +32,7 @@ var pendingAllowed = map[string]bool{
 // the pending state's doing. Routes that take neither (public, agent,
 // internal) must ignore them.
 func TestPendingMFAEverywhere(t *testing.T) {
-	e := apptest.New(t)
+	e := walkEnv(t)
 	// An admin, assigned to and owner of the site: every guard would let a
 	// completed session through.
 	admin := e.User("admin", "walker-site")

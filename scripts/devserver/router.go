@@ -8,8 +8,10 @@ import (
 	"github.com/owlette/server/functions/apikeys"
 	"github.com/owlette/server/functions/commands"
 	"github.com/owlette/server/functions/deployments"
+	"github.com/owlette/server/functions/events"
 	"github.com/owlette/server/functions/installers"
 	"github.com/owlette/server/functions/inventory"
+	"github.com/owlette/server/functions/llmsettings"
 	"github.com/owlette/server/functions/logs"
 	"github.com/owlette/server/functions/machines"
 	"github.com/owlette/server/functions/mfa"
@@ -21,6 +23,7 @@ import (
 	"github.com/owlette/server/functions/sites"
 	"github.com/owlette/server/functions/tokens"
 	"github.com/owlette/server/functions/utilities"
+	"github.com/owlette/server/functions/webhooks"
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/routes"
 	"github.com/owlette/server/shared/web"
@@ -47,6 +50,9 @@ var groups = map[string]app.Register{
 	logs.Name:        logs.Register,
 	machines.Name:    machines.Register,
 	commands.Name:    commands.Register,
+	events.Name:      events.Register,
+	webhooks.Name:    webhooks.Register,
+	llmsettings.Name: llmsettings.Register,
 }
 
 // NewRouter dispatches each request to its function's handler, chosen by

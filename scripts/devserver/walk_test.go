@@ -19,7 +19,9 @@ import (
 	"github.com/owlette/server/functions/passkeys"
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/apptest"
+	"github.com/owlette/server/shared/email/resendfake"
 	"github.com/owlette/server/shared/guard"
+	"github.com/owlette/server/shared/llm/llmfake"
 	"github.com/owlette/server/shared/routes"
 )
 
@@ -29,6 +31,30 @@ import (
 // refused (pending_test.go), bad input never gets a 5xx or silence
 // (badinput_test.go), requests without a valid credential cost no write
 // (unauth_test.go).
+
+// walkEnv is an isolated project configured like `make dev`: e-mail to a
+// fake Resend, LLM calls to fake providers, loopback webhooks allowed, so
+// every route can do its whole work and answer for the input it got, not
+// for a missing setting.
+func walkEnv(t *testing.T) *apptest.Env {
+	t.Helper()
+	e := apptest.New(t)
+	rf, err := resendfake.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rf.Close() })
+	lf, err := llmfake.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lf.Close() })
+	c := e.D.Config
+	c.ResendAPIKey, c.ResendBaseURL, c.AdminEmail = "re_walker", rf.URL(), "admin@owlette.test"
+	c.AnthropicBaseURL, c.OpenAIBaseURL = lf.AnthropicURL(), lf.OpenAIURL()
+	c.WebhookAllowLoopback = true
+	return e
+}
 
 // walkRoute is one registered route, with a concrete path for it.
 type walkRoute struct {
