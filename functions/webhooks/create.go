@@ -27,31 +27,6 @@ const (
 // validateTimeout bounds the DNS lookups of the target check.
 const validateTimeout = 5 * time.Second
 
-// eventAliases maps the underscore event names (the published API's and
-// the agent's) to the canonical dotted names deliveries select on
-// (DECISIONS §1: accept both, store one). Dotted names and names nobody
-// emits yet are stored as given: the original does not validate them.
-var eventAliases = map[string]string{
-	"process_crash":        webhook.EventProcessCrashed,
-	"process_crashed":      webhook.EventProcessCrashed,
-	"process_restarted":    webhook.EventProcessRestarted,
-	"process_start_failed": webhook.EventProcessRestarted,
-	"machine_offline":      webhook.EventMachineOffline,
-	"connection_failure":   webhook.EventMachineOffline, // E17/E43 deliver it as machine.offline
-	"machine_online":       webhook.EventMachineOnline,
-	"threshold_breached":   webhook.EventThresholdBreached,
-	"deployment_completed": "deployment.completed",
-	"deployment_failed":    "deployment.failed",
-}
-
-// CanonicalEvent is the stored form of an event name.
-func CanonicalEvent(name string) string {
-	if c, ok := eventAliases[name]; ok {
-		return c
-	}
-	return name
-}
-
 // loopbackPrefixes are the plain-http targets local development may use.
 var loopbackPrefixes = []string{"http://127.0.0.1", "http://localhost", "http://[::1]"}
 
@@ -88,7 +63,7 @@ func (q *createRequest) check(allowLoopback bool) ([]string, error) {
 		if strings.TrimSpace(e) == "" {
 			return nil, web.BadRequest("Field \"events\" must not contain empty names")
 		}
-		if c := CanonicalEvent(e); !seen[c] {
+		if c := webhook.Canonical(e); !seen[c] {
 			seen[c] = true
 			events = append(events, c)
 		}

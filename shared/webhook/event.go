@@ -39,8 +39,10 @@ func styleOf(event string) style {
 	return defaultStyle
 }
 
-// legacyNames are the underscore event names the OpenAPI document and older
-// dashboards used (DECISIONS §1: accepted, stored as the dotted name).
+// legacyNames are the underscore event names the OpenAPI document, the
+// agent's eventType and older dashboards used (DECISIONS §1: accepted,
+// stored as the dotted name). connection_failure is delivered as
+// machine.offline, as E17 and E43 do.
 var legacyNames = map[string]string{
 	"process_crash":        EventProcessCrashed,
 	"process_crashed":      EventProcessCrashed,
@@ -50,6 +52,8 @@ var legacyNames = map[string]string{
 	"connection_failure":   EventMachineOffline,
 	"machine_online":       EventMachineOnline,
 	"threshold_breached":   EventThresholdBreached,
+	"deployment_completed": "deployment.completed",
+	"deployment_failed":    "deployment.failed",
 }
 
 // Canonical returns the dotted name of an event, mapping the underscore
