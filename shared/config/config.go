@@ -77,6 +77,9 @@ type Config struct {
 	// than the providers' APIs (ANTHROPIC_BASE_URL, OPENAI_BASE_URL): the
 	// local fakes in `make dev` and tests. Empty: the real APIs.
 	AnthropicBaseURL, OpenAIBaseURL string
+	// TDArchiveURL is the page X07 reads TouchDesigner builds from
+	// (TD_ARCHIVE_URL; default https://derivative.ca/download/archive).
+	TDArchiveURL string
 
 	// Emulators lists the *_EMULATOR_HOST variables that are set.
 	Emulators map[string]string
@@ -147,6 +150,7 @@ func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, erro
 		WebhookAllowLoopback: getenv("WEBHOOK_ALLOW_LOOPBACK") == "true",
 		AnthropicBaseURL:     strings.TrimSpace(getenv("ANTHROPIC_BASE_URL")),
 		OpenAIBaseURL:        strings.TrimSpace(getenv("OPENAI_BASE_URL")),
+		TDArchiveURL:         first(strings.TrimSpace(getenv("TD_ARCHIVE_URL")), "https://derivative.ca/download/archive"),
 	}
 	for _, o := range strings.Split(getenv("WEBAUTHN_ORIGINS"), ",") {
 		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {

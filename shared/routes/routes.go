@@ -45,6 +45,7 @@ var Functions = []Function{
 	{Name: "utilities", Package: "functions/utilities", Paths: []string{
 		"/api/cron/**", "/api/test-email", "/api/webhooks/user-created", "/api/unsubscribe",
 		"/api/bug-report", "/api/openapi", "/api/admin/fetch-td-version", "/api/admin/email/config",
+		"/api/docs", "/api/docs/**",
 	}, Timeout: 60},
 }
 

@@ -41,11 +41,14 @@ var IDNames = map[string]bool{
 
 var wildcardRE = regexp.MustCompile(`\{([^}.]+)(\.\.\.)?\}`)
 
-// Wildcards lists the path wildcard names of a mux pattern.
+// Wildcards lists the path wildcard names of a mux pattern that stand for
+// one segment: ids. A rest wildcard ({name...}) is a path, not an id.
 func Wildcards(pattern string) []string {
 	var out []string
 	for _, m := range wildcardRE.FindAllStringSubmatch(pattern, -1) {
-		out = append(out, m[1])
+		if m[2] == "" {
+			out = append(out, m[1])
+		}
 	}
 	return out
 }
@@ -58,6 +61,9 @@ func Wildcards(pattern string) []string {
 func CheckInput(r *http.Request, wildcards []string) error {
 	if len(r.URL.RawQuery)+len(r.URL.RawPath)+len(r.URL.Path) > MaxURLBytes {
 		return Errorf(http.StatusRequestURITooLong, "Request URL too long (limit %d bytes)", MaxURLBytes)
+	}
+	if !utf8.ValidString(r.URL.Path) {
+		return NotFound("Not found: the path is not valid UTF-8")
 	}
 	for _, name := range wildcards {
 		v := r.PathValue(name)

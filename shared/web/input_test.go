@@ -101,7 +101,7 @@ func TestCheckInput(t *testing.T) {
 	if got := Wildcards("PATCH /api/admin/processes/{processId}/launch-mode"); len(got) != 1 || got[0] != "processId" {
 		t.Errorf("Wildcards = %v", got)
 	}
-	if got := Wildcards("GET /api/docs/{path...}"); len(got) != 1 || got[0] != "path" {
+	if got := Wildcards("GET /api/docs/{path...}"); len(got) != 0 {
 		t.Errorf("Wildcards = %v", got)
 	}
 }
