@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 
-	"cloud.google.com/go/firestore"
-
+	"github.com/owlette/server/shared/fleetwatch"
 	"github.com/owlette/server/shared/notify"
 	"github.com/owlette/server/shared/store"
 	"github.com/owlette/server/shared/web"
@@ -82,89 +80,19 @@ func (h handlers) trigger(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	ctx := r.Context()
-	cfg, fs := h.d.Config, h.d.Firestore
-	wantEmail := req.channel("email") && notify.EmailConfigured(cfg)
-	wantHook := req.channel("webhook")
-	site := fs.Collection("sites").Doc(req.SiteID)
-
-	var (
-		wg         sync.WaitGroup
-		assigned   []*firestore.DocumentSnapshot
-		hooks      int64
-		qErr, hErr error
-	)
-	if wantEmail {
-		wg.Go(func() { assigned, qErr = notify.AssignedUsers(ctx, fs, req.SiteID) })
-	}
-	if wantHook {
-		wg.Go(func() {
-			q := site.Collection("webhooks").Where("enabled", "==", true).
-				Where("events", "array-contains", notify.EventThresholdBreached)
-			agg, err := q.NewAggregationQuery().WithCount("n").Get(ctx)
-			if err != nil {
-				hErr = err
-				return
-			}
-			if n, ok := agg["n"].(interface{ GetIntegerValue() int64 }); ok {
-				hooks = n.GetIntegerValue()
-			}
-		})
-	}
-	snaps, err := fs.GetAll(ctx, []*firestore.DocumentRef{site, site.Collection("machines").Doc(req.MachineID)})
-	wg.Wait()
-	for _, e := range []error{err, qErr, hErr} {
-		if e != nil {
-			return web.Internal(e)
-		}
-	}
-	siteData, machine := data(snaps[0]), data(snaps[1])
-	siteName := req.SiteID
-	if n, _ := siteData["name"].(string); n != "" {
-		siteName = n
-	}
-	alertData := map[string]any{
-		"ruleName": req.RuleName, "metric": req.Metric, "value": value, "threshold": threshold,
-		"operator": req.Operator, "severity": req.Severity,
-	}
 	now := h.d.Now()
-	job := &notify.Job{
-		Kind:   notify.KindThresholdAlert,
-		SiteID: req.SiteID,
-		Origin: notify.Origin(cfg, r),
-		Params: map[string]any{
-			"ruleName": req.RuleName, "metric": req.Metric, "value": value, "threshold": threshold,
-			"operator": req.Operator, "severity": req.Severity,
-			"machineId": req.MachineID, "machineName": req.MachineID, "siteName": siteName,
-			"machineTimezone": machine["machine_timezone"],
-		},
-		DedupeKey: notify.DedupeKey(notify.KindThresholdAlert, req.SiteID, req.MachineID, req.RuleName, notify.Bucket(now)),
-	}
-	if wantEmail {
-		owner, _ := siteData["owner"].(string)
-		recips, err := notify.Recipients(ctx, fs, assigned, owner, notify.PrefHealthAlerts, cfg.AdminEmail)
-		if err != nil {
-			return web.Internal(err)
-		}
-		if len(recips) > 0 {
-			job.Email = &notify.Email{
-				Template: notify.TemplateThresholdAlert, Preference: notify.PrefHealthAlerts, Recipients: recips,
-				Subject: "[" + strings.ToUpper(req.Severity) + "] " + req.RuleName + " — " + req.MachineID,
-			}
-		}
-	}
-	if wantHook && hooks > 0 {
-		job.Webhook = &notify.Webhook{
-			Event: notify.EventThresholdBreached,
-			Site:  notify.Site{ID: req.SiteID, Name: siteName},
-			Data: map[string]any{
-				"machine": map[string]any{"id": req.MachineID, "name": req.MachineID},
-				"alert":   alertData,
-			},
-		}
+	// The job is built by the same code as the metrics trigger's alerts.
+	job, hooks, err := fleetwatch.ThresholdJob(ctx, h.d.Firestore, h.d.Config, fleetwatch.ThresholdAlert{
+		SiteID: req.SiteID, MachineID: req.MachineID, RuleName: req.RuleName, Metric: req.Metric,
+		Operator: req.Operator, Severity: req.Severity, Value: value, Threshold: threshold,
+		Email: req.channel("email"), Webhook: req.channel("webhook"),
+	}, notify.Origin(h.d.Config, r), now)
+	if err != nil {
+		return web.Internal(err)
 	}
 	if !job.Empty() {
 		job.Prepare(now)
-		if _, err := notify.Put(ctx, fs, job); err != nil {
+		if _, err := notify.Put(ctx, h.d.Firestore, job); err != nil {
 			return web.Internal(err)
 		}
 	}

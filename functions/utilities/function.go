@@ -9,6 +9,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/fleetwatch"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
@@ -31,6 +32,7 @@ func Register(rt *app.Router) {
 	rt.Handle("GET /api/unsubscribe", guard.Public, ratelimit.None, h.unsubscribe)
 	rt.Handle("GET /api/admin/email/config", guard.Admin, ratelimit.None, h.emailConfig)
 	rt.Handle("GET /api/admin/fetch-td-version", guard.Admin, ratelimit.API, h.tdVersion)
+	rt.Handle("GET /api/cron/health-check", guard.Cron, ratelimit.None, fleetwatch.Handler(rt.D))
 	rt.Handle("GET /api/openapi", guard.Public, ratelimit.None, h.openAPI)
 	rt.Handle("GET "+DocsPath, guard.Public, ratelimit.None, h.docs)
 	rt.Handle("GET "+DocsPath+"/{asset...}", guard.Public, ratelimit.None, h.docs)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/owlette/server/functions/deploymentstatus"
 	"github.com/owlette/server/functions/deploymentsweeper"
+	"github.com/owlette/server/functions/healthcheck"
+	"github.com/owlette/server/functions/machinemetrics"
 	"github.com/owlette/server/functions/notifications"
 	"github.com/owlette/server/functions/notifysweeper"
 	"github.com/owlette/server/shared/app"
@@ -26,6 +28,7 @@ import (
 var triggerHandlers = map[string]trigger.Handler{
 	deploymentstatus.Name: deploymentstatus.Handle,
 	notifications.Name:    notifications.Handle,
+	machinemetrics.Name:   machinemetrics.Handle,
 }
 
 // scheduledGroups maps each schedule of shared/background to its function's
@@ -33,6 +36,7 @@ var triggerHandlers = map[string]trigger.Handler{
 var scheduledGroups = map[string]app.Register{
 	deploymentsweeper.Name: deploymentsweeper.Register,
 	notifysweeper.Name:     notifysweeper.Register,
+	healthcheck.Name:       healthcheck.Register,
 }
 
 // ScheduleEveryEnv overrides every schedule's period locally, e.g. 20s, so a
