@@ -8,14 +8,16 @@
 // every 2–5 s, merges its result into commands/completed and removes the
 // pending key. A waiting send listens to completed with a Firestore snapshot
 // listener, so it answers as soon as the agent writes, and removes the
-// result it consumed (shared/cmdqueue). Waits last at most 120 s; the
-// function's request timeout is 180 s (shared/routes).
+// result it consumed (shared/cmdqueue). Waits last at most 50 s
+// (cmdqueue.MaxWait: Firebase Hosting ends rewritten requests after 60 s),
+// under a 55 s request deadline.
 package commands
 
 import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/cmdqueue"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
@@ -31,10 +33,10 @@ func init() {
 // Register adds the group's routes.
 func Register(rt *app.Router) {
 	h := &handlers{d: rt.D}
-	rt.Handle("POST /api/admin/commands/send", guard.AdminSite, ratelimit.API, h.send)
+	rt.Handle("POST /api/admin/commands/send", guard.AdminSite, ratelimit.API, h.send, app.WithDeadline(cmdqueue.WaitDeadline))
 	rt.Handle("DELETE /api/admin/commands/clear", guard.Member, ratelimit.API, h.clear)
 	rt.Handle("GET /api/admin/tools", guard.Admin, ratelimit.API, h.listTools)
-	rt.Handle("POST /api/admin/tools/execute", guard.AdminSite, ratelimit.API, h.execute)
+	rt.Handle("POST /api/admin/tools/execute", guard.AdminSite, ratelimit.API, h.execute, app.WithDeadline(cmdqueue.WaitDeadline))
 }
 
 type handlers struct{ d *app.Deps }

@@ -72,7 +72,7 @@ func entry(typ string, data map[string]any) map[string]any {
 // site exists → enqueue (id UUID v4; nothing checks the machine exists) →
 // optionally wait.
 //
-// wait (any truthy value; default false) waits min(timeout ‖ 30, 120)
+// wait (any truthy value; default false) waits min(timeout ‖ 30, 50)
 // seconds for the result: 200 {result: <the completed entry, completedAt as
 // {"_seconds","_nanoseconds"}>} — a failed command is still a 200 — or
 // 200 {status:"timeout"} with the pending entry left in place. The answer is

@@ -19,8 +19,8 @@ func TestWaitFor(t *testing.T) {
 		want time.Duration
 	}{
 		{nil, 30 * time.Second}, {float64(0), 30 * time.Second}, {"", 30 * time.Second}, {false, 30 * time.Second},
-		{float64(10), 10 * time.Second}, {float64(0.25), 250 * time.Millisecond}, {float64(500), 120 * time.Second},
-		{"45", 45 * time.Second}, {" 45 ", 45 * time.Second}, {"0x10", 16 * time.Second}, {"Infinity", 120 * time.Second},
+		{float64(10), 10 * time.Second}, {float64(0.25), 250 * time.Millisecond}, {float64(500), cmdqueue.MaxWait},
+		{"45", 45 * time.Second}, {" 45 ", 45 * time.Second}, {"0x10", 16 * time.Second}, {"Infinity", cmdqueue.MaxWait},
 		{true, time.Second}, {[]any{float64(7)}, 7 * time.Second}, {[]any{"8"}, 8 * time.Second},
 		// Immediate timeouts: negative, NaN, or a truthy zero.
 		{float64(-5), 0}, {"-1", 0}, {"abc", 0}, {"12px", 0}, {"inf", 0}, {"1_0", 0}, {" ", 0}, {"0", 0},
