@@ -7,6 +7,7 @@ import (
 	"github.com/owlette/server/functions/alerts"
 	"github.com/owlette/server/functions/apikeys"
 	"github.com/owlette/server/functions/commands"
+	"github.com/owlette/server/functions/cortex"
 	"github.com/owlette/server/functions/deployments"
 	"github.com/owlette/server/functions/events"
 	"github.com/owlette/server/functions/installers"
@@ -53,6 +54,7 @@ var groups = map[string]app.Register{
 	events.Name:      events.Register,
 	webhooks.Name:    webhooks.Register,
 	llmsettings.Name: llmsettings.Register,
+	cortex.Name:      cortex.Register,
 }
 
 // NewRouter dispatches each request to its function's handler, chosen by

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/owlette/server/functions/cortexescalation"
+	"github.com/owlette/server/functions/cortexinvestigation"
 	"github.com/owlette/server/functions/deploymentstatus"
 	"github.com/owlette/server/functions/deploymentsweeper"
 	"github.com/owlette/server/functions/healthcheck"
@@ -26,9 +28,10 @@ import (
 // triggerHandlers maps each Firestore trigger of shared/background to its
 // handler. A test keeps it in step with the table.
 var triggerHandlers = map[string]trigger.Handler{
-	deploymentstatus.Name: deploymentstatus.Handle,
-	notifications.Name:    notifications.Handle,
-	machinemetrics.Name:   machinemetrics.Handle,
+	deploymentstatus.Name:    deploymentstatus.Handle,
+	notifications.Name:       notifications.Handle,
+	machinemetrics.Name:      machinemetrics.Handle,
+	cortexinvestigation.Name: cortexinvestigation.Handle,
 }
 
 // scheduledGroups maps each schedule of shared/background to its function's
@@ -37,6 +40,7 @@ var scheduledGroups = map[string]app.Register{
 	deploymentsweeper.Name: deploymentsweeper.Register,
 	notifysweeper.Name:     notifysweeper.Register,
 	healthcheck.Name:       healthcheck.Register,
+	cortexescalation.Name:  cortexescalation.Register,
 }
 
 // ScheduleEveryEnv overrides every schedule's period locally, e.g. 20s, so a

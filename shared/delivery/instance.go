@@ -1,9 +1,11 @@
 package delivery
 
 import (
+	"context"
 	"sync"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/autonomous"
 )
 
 var (
@@ -25,5 +27,10 @@ func For(d *app.Deps) *Deliverer {
 	return x
 }
 
-// accept is the autonomous hand-off of d's deployment (nil: none).
-var accept = func(*app.Deps) AcceptFunc { return nil }
+// accept hands an agent alert's autonomous part to the investigation gates
+// (E53's), which queue the investigation in the same commit as its slot.
+func accept(d *app.Deps) AcceptFunc {
+	return func(ctx context.Context, body map[string]any) (bool, string, string, error) {
+		return autonomous.AcceptBody(ctx, d, body)
+	}
+}
