@@ -52,6 +52,9 @@ type Env struct {
 	// RPCs counts the Firestore RPCs the server made (test setup included;
 	// call RPCs.Reset before the request to measure).
 	RPCs *RPCs
+	// NoContract turns off the OpenAPI check of Do (contract.go), for the
+	// few tests whose routes are not /api operations.
+	NoContract bool
 }
 
 var (

@@ -67,17 +67,21 @@ func (r *Response) Get(path string) (any, bool) { return lookup(r.JSON, path) }
 // Do sends one request to the Env's handler.
 func (e *Env) Do(method, path string, cred Cred, body any, header map[string]string) *Response {
 	e.T.Helper()
-	var rd io.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case Raw:
-		rd = strings.NewReader(string(b))
+		raw = []byte(b)
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			e.fatalf("encode body: %v", err)
 		}
-		rd = bytes.NewReader(j)
+		raw = j
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(raw)
 	}
 	req := httptest.NewRequest(method, path, rd)
 	// A distinct client address per request keeps the per-IP rate limits
@@ -92,11 +96,12 @@ func (e *Env) Do(method, path string, cred Cred, body any, header map[string]str
 	rec := httptest.NewRecorder()
 	e.H.ServeHTTP(rec, req)
 	res := rec.Result()
-	raw, _ := io.ReadAll(res.Body)
-	out := &Response{Response: res, Raw: raw}
+	got, _ := io.ReadAll(res.Body)
+	out := &Response{Response: res, Raw: got}
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		_ = json.Unmarshal(raw, &out.JSON)
+		_ = json.Unmarshal(got, &out.JSON)
 	}
+	e.checkContract(req, raw, out)
 	return out
 }
 
