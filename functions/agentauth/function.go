@@ -19,10 +19,11 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/owlette/server/shared/agenttoken"
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/logging"
 	"github.com/owlette/server/shared/pairphrase"
@@ -33,6 +34,14 @@ import (
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "agentauth"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/agent/auth/**", "/api/agent/generate-installer"},
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretSession, config.SecretFirebaseAPIKey},
+}
 
 const (
 	// DeviceCodeTTL is how long a pair phrase can be authorized and polled.
@@ -49,10 +58,7 @@ const (
 	conflictRetries = 3
 )
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) { register(rt, agenttoken.New(rt.D)) }

@@ -6,9 +6,11 @@
 package alerts
 
 import (
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"time"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
@@ -16,10 +18,15 @@ import (
 // Name is the function's entry point and service name (shared/routes).
 const Name = "alerts"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/agent/alert", "/api/alerts/trigger"},
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretCortex, config.SecretResend},
 }
+
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

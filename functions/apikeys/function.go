@@ -3,15 +3,25 @@
 package apikeys
 
 import (
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"time"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "apikeys"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/admin/keys", "/api/admin/keys/**"},
+	Timeout: 30 * time.Second,
+	Secrets: []string{config.SecretSession},
+}
 
 // MaxKeysPerUser bounds how many keys one user may hold.
 const MaxKeysPerUser = 50
@@ -26,10 +36,7 @@ const QuotaCollection = "api_key_quota"
 // MaxNameLength bounds a key's display name.
 const MaxNameLength = 100
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

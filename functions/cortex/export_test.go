@@ -3,7 +3,7 @@ package cortex
 import (
 	"time"
 
-	"github.com/owlette/server/shared/autonomous/autonomoustest"
+	"github.com/owlette/server/scripts/agentsim/autonomoustest"
 )
 
 // Tests run simulated agents at autonomoustest.Scale: the relay spaces

@@ -30,16 +30,24 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/autonomous/relay"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "cortex"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/cortex", "/api/cortex/**"},
+	Timeout: 300 * time.Second,
+	Secrets: []string{config.SecretSession, config.SecretMFA, config.SecretLLM, config.SecretCortex, config.SecretCron, config.SecretResend},
+}
 
 // CortexSecretHeader carries CORTEX_INTERNAL_SECRET on E53 and E55.
 const CortexSecretHeader = "X-Cortex-Secret"
@@ -53,10 +61,7 @@ const (
 	ChatRunMargin = 10 * time.Second
 )
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // sameTypeGap overrides the relay's same-type spacing (tests with
 // time-scaled simulated agents).

@@ -20,12 +20,14 @@
 package cortexescalation
 
 import (
-	"net/http"
+	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"net/http"
 
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/autonomous"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 	"github.com/owlette/server/shared/web"
@@ -35,10 +37,15 @@ import (
 // (shared/background).
 const Name = "cortexescalation"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.Scheduled, Register: Register,
+	Cron: "*/5 * * * *", Method: "POST",
+	Timeout: 120 * time.Second,
+	Secrets: []string{config.SecretCron, config.SecretResend},
 }
+
+func init() { Spec.Serve() }
 
 // Register adds the sweep route: any path, GET or POST.
 func Register(rt *app.Router) {

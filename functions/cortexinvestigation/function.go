@@ -37,11 +37,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/autonomous"
 	"github.com/owlette/server/shared/autonomous/relay"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/logging"
 	"github.com/owlette/server/shared/trigger"
 )
@@ -50,13 +50,21 @@ import (
 // (shared/background).
 const Name = autonomous.TriggerName
 
+// Spec is the function's deployment (functions/registry). Its timeout is
+// autonomous.FunctionTimeout, from which the run's deadline and the slot
+// reclaim delay are derived.
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.Firestore, Handle: Handle,
+	EventType: "google.cloud.firestore.document.v1.created",
+	Document:  Document, Retry: false,
+	Timeout: autonomous.FunctionTimeout,
+	Secrets: []string{config.SecretMFA, config.SecretLLM, config.SecretResend},
+}
+
 // Document is the trigger's path pattern.
 const Document = autonomous.JobsCollection + "/{eventId}"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.CloudEvent(Name, trigger.Function(Handle))
-}
+func init() { Spec.Serve() }
 
 // Handle runs the investigation of the created job document.
 func Handle(ctx context.Context, d *app.Deps, e *trigger.Event) error {

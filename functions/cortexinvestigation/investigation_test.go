@@ -13,7 +13,7 @@ import (
 	"github.com/owlette/server/scripts/agentsim/sim"
 	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/shared/autonomous"
-	"github.com/owlette/server/shared/autonomous/autonomoustest"
+	"github.com/owlette/server/scripts/agentsim/autonomoustest"
 	"github.com/owlette/server/shared/llm/llmfake"
 	"github.com/owlette/server/shared/notify"
 	"github.com/owlette/server/shared/trigger"
@@ -32,7 +32,7 @@ func newStack(t *testing.T, deliver bool) (*autonomoustest.Stack, *triggertest.S
 	s.Set(t, "sites/site-a/settings/cortex", map[string]any{"autonomousEnabled": true, "directive": directive})
 	var srv *triggertest.Server
 	if deliver {
-		srv = triggertest.Serve(t, s.D, map[string]trigger.Handler{cortexinvestigation.Name: cortexinvestigation.Handle})
+		srv = triggertest.Serve(t, s.D, cortexinvestigation.Spec)
 	}
 	return s, srv
 }

@@ -14,18 +14,29 @@
 package deployments
 
 import (
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"time"
+
 	"sync/atomic"
 
 	"cloud.google.com/go/firestore"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "deployments"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/admin/deployments", "/api/admin/deployments/**"},
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretSession},
+}
 
 const (
 	// DefaultLimit and MaxLimit bound the list (api.md E30, datamodel §10).
@@ -60,10 +71,7 @@ const (
 	TypeCancel  = "cancel_installation"
 )
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

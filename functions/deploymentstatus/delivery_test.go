@@ -8,7 +8,6 @@ import (
 
 	"cloud.google.com/go/firestore"
 
-	"github.com/owlette/server/shared/trigger"
 	"github.com/owlette/server/shared/trigger/triggertest"
 )
 
@@ -20,7 +19,7 @@ import (
 // reports the delivery latency: write committed → trigger handled.
 func TestRealDelivery(t *testing.T) {
 	f := newFixture(t, "M1", "M2")
-	srv := triggertest.Serve(t, f.e.D, map[string]trigger.Handler{Name: Handle})
+	srv := triggertest.Serve(t, f.e.D, Spec)
 	ref := func(m string) *firestore.DocumentRef { return f.e.FS.Doc(f.completedPath(m)) }
 	wait := func(what string, cond func(d map[string]any) bool) {
 		t.Helper()

@@ -37,20 +37,25 @@
 package deploymentstatus
 
 import (
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"time"
 
-	"github.com/owlette/server/shared/app"
-	"github.com/owlette/server/shared/trigger"
+	"github.com/owlette/server/shared/fn"
 )
 
 // Name is the function's entry point, service name and local trigger id
 // (shared/background).
 const Name = "deploymentstatus"
 
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.Firestore, Handle: Handle,
+	EventType: "google.cloud.firestore.document.v1.written",
+	Document:  Document, Retry: true,
+	Timeout: 60 * time.Second,
+	Secrets: nil,
+}
+
 // Document is the trigger's path pattern.
 const Document = "sites/{siteId}/machines/{machineId}/commands/completed"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.CloudEvent(Name, trigger.Function(Handle))
-}
+func init() { Spec.Serve() }

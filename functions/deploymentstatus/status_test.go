@@ -3,12 +3,13 @@ package deploymentstatus
 import (
 	"fmt"
 
-	"cloud.google.com/go/firestore"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/owlette/server/shared/background"
+	"cloud.google.com/go/firestore"
+
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/trigger"
 )
 
@@ -322,10 +323,10 @@ func TestDashboardRollupTolerated(t *testing.T) {
 	}
 }
 
-// The shared table names this package with the same trigger.
-func TestBackgroundTable(t *testing.T) {
-	tr, ok := background.TriggerByName(Name)
-	if !ok || tr.Document != Document || tr.EventType != trigger.Written || tr.Package != "functions/deploymentstatus" {
-		t.Errorf("background table entry = %+v, %v", tr, ok)
+// The function is deployed as a trigger on every write of a completed
+// document.
+func TestSpec(t *testing.T) {
+	if Spec.Kind != fn.Firestore || Spec.Document != Document || Spec.EventType != trigger.Written || !Spec.Retry || Spec.Package() != "functions/deploymentstatus" {
+		t.Errorf("spec = %+v, package %s", Spec, Spec.Package())
 	}
 }

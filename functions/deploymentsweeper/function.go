@@ -14,11 +14,13 @@
 package deploymentsweeper
 
 import (
+	"time"
+
 	"net/http"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 	"github.com/owlette/server/shared/web"
@@ -28,10 +30,15 @@ import (
 // (shared/background).
 const Name = "deploymentsweeper"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.Scheduled, Register: Register,
+	Cron: "*/5 * * * *", Method: "POST",
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretCron},
 }
+
+func init() { Spec.Serve() }
 
 // Register adds the sweep route: any path, GET or POST.
 func Register(rt *app.Router) {

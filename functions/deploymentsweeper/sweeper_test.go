@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/owlette/server/shared/apptest"
-	"github.com/owlette/server/shared/background"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 )
 
@@ -26,13 +26,9 @@ func TestAuth(t *testing.T) {
 	})
 }
 
-// The shared table runs this function every 5 minutes with a 60 s timeout.
-func TestBackgroundTable(t *testing.T) {
-	s, ok := background.ScheduleByName(Name)
-	if !ok || s.Cron != "*/5 * * * *" || s.Every != 5*time.Minute || s.Timeout != 60 || s.Package != "functions/deploymentsweeper" {
-		t.Errorf("schedule = %+v, %v", s, ok)
-	}
-	if p, err := background.CronPeriod(s.Cron); err != nil || p != s.Every {
-		t.Errorf("cron period %v %v", p, err)
+// Scheduled every 5 minutes with a 60 s timeout (datamodel.md §7.2).
+func TestSpec(t *testing.T) {
+	if p, err := Spec.Every(); err != nil || p != 5*time.Minute || Spec.Kind != fn.Scheduled || Spec.Timeout != time.Minute || Spec.Package() != "functions/deploymentsweeper" {
+		t.Errorf("spec = %+v, every %v %v", Spec, p, err)
 	}
 }

@@ -16,10 +16,10 @@ package healthcheck
 import (
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/fleetwatch"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
@@ -28,10 +28,15 @@ import (
 // (shared/background).
 const Name = "healthcheck"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.Scheduled, Register: Register,
+	Cron: "*/5 * * * *", Method: "POST",
+	Timeout: 120 * time.Second,
+	Secrets: []string{config.SecretCron, config.SecretResend},
 }
+
+func init() { Spec.Serve() }
 
 // deadline stays inside the function's 120 s timeout (the scheduled job is
 // not behind Hosting's 60 s).

@@ -20,7 +20,6 @@ import (
 	"github.com/owlette/server/shared/notify"
 	"github.com/owlette/server/shared/store"
 	"github.com/owlette/server/shared/testenv"
-	"github.com/owlette/server/shared/trigger"
 	"github.com/owlette/server/shared/trigger/triggertest"
 )
 
@@ -66,7 +65,7 @@ func TestAgentOutage(t *testing.T) {
 	set("sites/site-b/machines/KIOSK-9", map[string]any{"online": true, "lastHeartbeat": e.Clock.Now().Add(-time.Hour), "machineId": "KIOSK-9", "siteId": "site-b"})
 
 	mm := machinemetrics.NewHandler()
-	srv := triggertest.Serve(t, e.D, map[string]trigger.Handler{machinemetrics.Name: mm.Handle})
+	srv := triggertest.Serve(t, e.D, machinemetrics.Spec, mm.Handle)
 	const machine = "SIM-1"
 	machinePath := "sites/site-a/machines/" + machine
 	delivered := func(after int) int { // deliveries for the machine since index after

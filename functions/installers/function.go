@@ -45,15 +45,23 @@ package installers
 import (
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "installers"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/admin/installer/**"},
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretSession},
+}
 
 const (
 	// UploadURLTTL is the lifetime of the signed upload URL and of the
@@ -85,10 +93,7 @@ func ObjectPath(version string) string {
 	return "agent-installers/versions/" + version + "/Owlette-Installer-v" + version + ".exe"
 }
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Options configures the group; the zero value is the production setup.
 type Options struct {

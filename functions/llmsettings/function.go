@@ -19,15 +19,23 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "llmsettings"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/settings/**"},
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretSession, config.SecretMFA, config.SecretLLM},
+}
 
 // Field limits (the request types' max tags repeat them; a test keeps them
 // equal). Provider keys are about 100–200 ASCII characters: 512 bytes
@@ -42,10 +50,7 @@ const (
 // message.
 const ProviderTimeout = 20 * time.Second
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

@@ -15,15 +15,25 @@
 package logs
 
 import (
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"time"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "logs"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/admin/logs"},
+	Timeout: 30 * time.Second,
+	Secrets: []string{config.SecretSession},
+}
 
 const (
 	// DefaultLimit and MaxLimit bound the list (api.md E42, datamodel §10).
@@ -37,10 +47,7 @@ const (
 	MaxScan = 6000
 )
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) { register(rt, nil) }

@@ -9,7 +9,6 @@ import (
 	"github.com/owlette/server/scripts/agentsim/sim"
 	"github.com/owlette/server/shared/notify"
 	"github.com/owlette/server/shared/testenv"
-	"github.com/owlette/server/shared/trigger"
 	"github.com/owlette/server/shared/trigger/triggertest"
 )
 
@@ -69,7 +68,7 @@ func TestRealDelivery(t *testing.T) {
 		map[string]any{"id": "off", "name": "Disabled", "metric": "disk_percent", "operator": ">", "value": int64(1),
 			"severity": "info", "channels": []any{"email"}, "enabled": false, "cooldownMinutes": int64(1)},
 	)
-	srv := triggertest.Serve(t, v.d, map[string]trigger.Handler{Name: v.h.Handle})
+	srv := triggertest.Serve(t, v.d, Spec, v.h.Handle)
 	agent := newAgentWriter(v, "site-a", "m1")
 	t0 := v.e.Clock.Now().Truncate(time.Second)
 	if t0.UTC().Hour() == 23 && t0.UTC().Minute() >= 45 {

@@ -50,9 +50,10 @@
 package machinemetrics
 
 import (
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"time"
 
-	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/trigger"
 )
 
@@ -60,16 +61,22 @@ import (
 // (shared/background).
 const Name = "machinemetrics"
 
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.Firestore, Handle: Handle,
+	EventType: "google.cloud.firestore.document.v1.written",
+	Document:  Document, Retry: false,
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretResend},
+}
+
 // Document is the trigger's path pattern.
 const Document = "sites/{siteId}/machines/{machineId}"
 
 // instance holds the caches of this function instance.
 var instance = NewHandler()
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.CloudEvent(Name, trigger.Function(Handle))
-}
+func init() { Spec.Serve() }
 
 // Handle is the trigger, with this instance's caches.
 var Handle trigger.Handler = instance.Handle

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/owlette/server/shared/background"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/trigger"
 )
 
@@ -170,10 +170,9 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-// The shared table delivers every write of a machine document here.
-func TestBackgroundTable(t *testing.T) {
-	tr, ok := background.TriggerByName(Name)
-	if !ok || tr.Document != Document || tr.EventType != trigger.Written || tr.Package != "functions/machinemetrics" {
-		t.Errorf("trigger = %+v, %v", tr, ok)
+// Every write of a machine document is delivered here.
+func TestSpec(t *testing.T) {
+	if Spec.Kind != fn.Firestore || Spec.Document != Document || Spec.EventType != trigger.Written || Spec.Package() != "functions/machinemetrics" {
+		t.Errorf("spec = %+v, package %s", Spec, Spec.Package())
 	}
 }

@@ -12,9 +12,11 @@
 package machines
 
 import (
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"time"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
@@ -22,14 +24,19 @@ import (
 // Name is the function's entry point and service name (shared/routes).
 const Name = "machines"
 
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/admin/machines", "/api/admin/machines/**"},
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretSession},
+}
+
 // MaxTargets bounds the machineIds of one update request (the original had
 // no bound; every id costs a write).
 const MaxTargets = 1000
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

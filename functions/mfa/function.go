@@ -21,15 +21,23 @@ package mfa
 import (
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "mfa"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/mfa/**"},
+	Timeout: 30 * time.Second,
+	Secrets: []string{config.SecretSession, config.SecretMFA},
+}
 
 // Firestore collections of the group.
 const (
@@ -46,10 +54,7 @@ var (
 	IPFailures   = ratelimit.FailurePolicy{Name: "mfa-ip", Limit: 20, Window: 15 * time.Minute}
 )
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

@@ -7,12 +7,14 @@
 package notifications
 
 import (
+	"time"
+
 	"context"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/delivery"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/trigger"
 )
 
@@ -20,13 +22,19 @@ import (
 // (shared/background).
 const Name = "notifications"
 
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.Firestore, Handle: Handle,
+	EventType: "google.cloud.firestore.document.v1.created",
+	Document:  Document, Retry: true,
+	Timeout: 120 * time.Second,
+	Secrets: []string{config.SecretCron, config.SecretResend},
+}
+
 // Document is the trigger's path pattern.
 const Document = "notification_queue/{jobId}"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.CloudEvent(Name, trigger.Function(Handle))
-}
+func init() { Spec.Serve() }
 
 // Handle processes the created job. A failure to record the outcome asks
 // for a redelivery; the job's lease makes a concurrent or repeated delivery

@@ -7,12 +7,14 @@
 package notifysweeper
 
 import (
+	"time"
+
 	"net/http"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/delivery"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 	"github.com/owlette/server/shared/web"
@@ -21,10 +23,15 @@ import (
 // Name is the function's entry point, service name and scheduler job id.
 const Name = "notifysweeper"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.Scheduled, Register: Register,
+	Cron: "*/1 * * * *", Method: "POST",
+	Timeout: 120 * time.Second,
+	Secrets: []string{config.SecretCron, config.SecretResend},
 }
+
+func init() { Spec.Serve() }
 
 // Register adds the sweep route: any path, GET or POST. Its deadline stays
 // inside the function's 120 s timeout.

@@ -27,17 +27,26 @@ package passkeys
 import (
 	"time"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "passkeys"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/passkeys/**"},
+	Timeout: 30 * time.Second,
+	Secrets: []string{config.SecretSession},
+}
 
 const (
 	// ChallengeCollection holds outstanding ceremonies.
@@ -56,10 +65,7 @@ const (
 	ceremonyTimeout = 60 * time.Second
 )
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

@@ -20,17 +20,27 @@
 package processes
 
 import (
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"time"
 
 	"cloud.google.com/go/firestore"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "processes"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/admin/processes", "/api/admin/processes/**"},
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretSession},
+}
 
 // Launch modes (datamodel.md §2.7).
 const (
@@ -58,10 +68,7 @@ const MaxBody = 256 << 10
 // instance changes of one machine queue on a lock).
 const maxTxAttempts = 10
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

@@ -10,17 +10,27 @@
 package screenshots
 
 import (
+	"time"
+
 	"sync/atomic"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
 
 // Name is the function's entry point and service name (shared/routes).
 const Name = "screenshots"
+
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/agent/screenshot", "/api/admin/screenshots"},
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretSession},
+}
 
 const (
 	// MaxSizeKB is the largest decoded screenshot accepted, in KB (413 above).
@@ -38,10 +48,7 @@ const (
 	PublicBase = "https://storage.googleapis.com/"
 )
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

@@ -1,12 +1,13 @@
 package session_test
 
 import (
-	"cloud.google.com/go/firestore"
 	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"cloud.google.com/go/firestore"
 
 	"github.com/owlette/server/functions/session"
 	"github.com/owlette/server/shared/apptest"

@@ -3,13 +3,16 @@
 package setup
 
 import (
+	"time"
+
 	"net/http"
 
 	"cloud.google.com/go/firestore"
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/owlette/server/shared/agenttoken"
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 	"github.com/owlette/server/shared/store"
@@ -19,13 +22,18 @@ import (
 // Name is the function's entry point and service name (shared/routes).
 const Name = "setup"
 
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/setup/**"},
+	Timeout: 30 * time.Second,
+	Secrets: []string{config.SecretSession},
+}
+
 // CodeTTL is how long a registration code stays redeemable.
 const CodeTTL = agenttoken.RegistrationCodeTTL
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

@@ -1,11 +1,12 @@
 package sites_test
 
 import (
-	"cloud.google.com/go/firestore"
 	"context"
 	"net/http"
 	"testing"
 	"time"
+
+	"cloud.google.com/go/firestore"
 
 	"github.com/owlette/server/functions/sites"
 	"github.com/owlette/server/shared/apptest"

@@ -4,9 +4,11 @@
 package tokens
 
 import (
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"time"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
@@ -14,13 +16,18 @@ import (
 // Name is the function's entry point and service name (shared/routes).
 const Name = "tokens"
 
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/admin/tokens/**"},
+	Timeout: 30 * time.Second,
+	Secrets: []string{config.SecretSession},
+}
+
 // Collection holds agent refresh tokens, keyed by the SHA-256 hex of the token.
 const Collection = "agent_refresh_tokens"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
-}
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

@@ -6,10 +6,12 @@
 package utilities
 
 import (
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"time"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/fleetwatch"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 )
@@ -17,10 +19,15 @@ import (
 // Name is the function's entry point and service name (shared/routes).
 const Name = "utilities"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/cron/**", "/api/test-email", "/api/webhooks/user-created", "/api/unsubscribe", "/api/bug-report", "/api/openapi", "/api/admin/fetch-td-version", "/api/admin/email/config", DocsPath, DocsPath + "/**"},
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretSession, config.SecretCron, config.SecretResend},
 }
+
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

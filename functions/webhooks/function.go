@@ -5,13 +5,16 @@
 package webhooks
 
 import (
+	"time"
+
 	"net/http"
 	"sync"
 
 	"cloud.google.com/go/firestore"
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/ratelimit"
 	"github.com/owlette/server/shared/webhook"
@@ -20,10 +23,15 @@ import (
 // Name is the function's entry point and service name (shared/routes).
 const Name = "webhooks"
 
-func init() {
-	app.MustStartOnCloudRun()
-	functions.HTTP(Name, app.Function(Register))
+// Spec is the function's deployment (functions/registry).
+var Spec = fn.Spec{
+	Name: Name, Kind: fn.HTTP, Register: Register,
+	Paths:   []string{"/api/admin/webhooks", "/api/webhooks/test"},
+	Timeout: 60 * time.Second,
+	Secrets: []string{config.SecretSession},
 }
+
+func init() { Spec.Serve() }
 
 // Register adds the group's routes.
 func Register(rt *app.Router) {

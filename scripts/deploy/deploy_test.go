@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/owlette/server/shared/background"
-	"github.com/owlette/server/shared/routes"
+	"github.com/owlette/server/functions/registry"
+	"github.com/owlette/server/shared/fn"
 )
 
 func moduleRoot(t *testing.T) string {
@@ -31,7 +33,7 @@ func TestFirebaseJSONInSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := rewriteFirebaseJSON(cur, hostingFor(routes.Functions, defaultRegion))
+	want, err := rewriteFirebaseJSON(cur, hostingFor(registry.Of(fn.HTTP), defaultRegion))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestHostingRewrites(t *testing.T) {
   }
 }
 `)
-	out, err := rewriteFirebaseJSON(src, hostingFor(routes.Functions, "europe-west1"))
+	out, err := rewriteFirebaseJSON(src, hostingFor(registry.Of(fn.HTTP), "europe-west1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func TestHostingRewrites(t *testing.T) {
 		!bytes.Contains(out, []byte("  \"emulators\": {\n    \"auth\": { \"host\": \"127.0.0.1\", \"port\": 18099 }\n  }\n}\n")) {
 		t.Fatalf("other keys not preserved:\n%s", out)
 	}
-	again, err := rewriteFirebaseJSON(out, hostingFor(routes.Functions, "europe-west1"))
+	again, err := rewriteFirebaseJSON(out, hostingFor(registry.Of(fn.HTTP), "europe-west1"))
 	if err != nil || !bytes.Equal(again, out) {
 		t.Fatalf("not idempotent (err %v)", err)
 	}
@@ -81,7 +83,7 @@ func TestHostingRewrites(t *testing.T) {
 		t.Errorf("public = %q", doc.Hosting.Public)
 	}
 	i := 0
-	for _, f := range routes.Functions {
+	for _, f := range registry.Of(fn.HTTP) {
 		for _, p := range f.Paths {
 			if i >= len(doc.Hosting.Rewrites) {
 				t.Fatalf("missing rewrite for %s", p)
@@ -98,7 +100,7 @@ func TestHostingRewrites(t *testing.T) {
 	}
 
 	// A file without hosting gets it appended.
-	out, err = rewriteFirebaseJSON([]byte(`{"firestore": {}}`), hostingFor(routes.Functions, "us-central1"))
+	out, err = rewriteFirebaseJSON([]byte(`{"firestore": {}}`), hostingFor(registry.Of(fn.HTTP), "us-central1"))
 	if err != nil || !bytes.HasPrefix(out, []byte("{\n  \"firestore\": {},\n  \"hosting\": {")) {
 		t.Fatalf("append: err %v\n%s", err, out)
 	}
@@ -121,14 +123,15 @@ func TestTablesValid(t *testing.T) {
 	if validateTables(Targets(), []SchedulerJob{{Name: "j", Schedule: "* * * * *", Function: "deploymentsweeper", Path: "/api/cron/x"}}) == nil {
 		t.Error("job with both Path and Function accepted")
 	}
-	// Every background function is deployed, and every schedule has its job.
-	for _, tr := range background.Triggers {
-		if tg := find(Targets(), tr.Name); tg == nil || tg.Kind != Firestore || tg.Document != tr.Document || tg.EventType != tr.EventType || !tg.Retry {
+	// Every trigger and schedule of the registry is deployed, and every
+	// schedule has its job.
+	for _, tr := range registry.Of(fn.Firestore) {
+		if tg := find(Targets(), tr.Name); tg == nil || tg.Kind != Firestore || tg.Document != tr.Document || tg.EventType != tr.EventType || tg.Retry != tr.Retry {
 			t.Errorf("trigger %s: target %+v", tr.Name, tg)
 		}
 	}
-	for _, sc := range background.Schedules {
-		if tg := find(Targets(), sc.Name); tg == nil || tg.Kind != Scheduled || tg.Timeout != sc.Timeout {
+	for _, sc := range registry.Of(fn.Scheduled) {
+		if tg := find(Targets(), sc.Name); tg == nil || tg.Kind != Scheduled || tg.Timeout != int(sc.Timeout/time.Second) {
 			t.Errorf("schedule %s: target %+v", sc.Name, tg)
 		}
 		found := false
@@ -170,26 +173,11 @@ func testOptions(t *testing.T, stageRoot string) *Options {
 	return o
 }
 
-// dryRunStage stages the functions whose packages exist and, for those still
-// being written, only creates the directory, so the command list can be
-// checked for the whole table today.
-func dryRunStage(t *testing.T) func(root, stageRoot string, tg Target) (string, error) {
-	return func(root, stageRoot string, tg Target) (string, error) {
-		if ok, _ := hasGoFiles(filepath.Join(root, tg.Package)); ok {
-			return stage(root, stageRoot, tg)
-		}
-		t.Logf("%s does not exist yet; not staged", tg.Package)
-		dir := filepath.Join(stageRoot, tg.Name)
-		return dir, os.MkdirAll(dir, 0o755)
-	}
-}
-
 func TestDryRunCommands(t *testing.T) {
 	stageRoot := t.TempDir()
 	o := testOptions(t, stageRoot)
 	var out bytes.Buffer
 	o.Out = &out
-	o.stageFn = dryRunStage(t)
 	steps, err := planFunctions(o)
 	if err != nil {
 		t.Fatal(err)
@@ -214,18 +202,12 @@ func TestDryRunCommands(t *testing.T) {
 
 	want := "gcloud functions deploy commands --gen2 --runtime=go126 --region=europe-west1 --project=owlette-prod" +
 		" --source=" + filepath.Join(stageRoot, "commands") +
-		" --entry-point=commands --trigger-http --allow-unauthenticated --timeout=180s --concurrency=80 --cpu=1" +
+		" --entry-point=commands --trigger-http --allow-unauthenticated --timeout=60s --concurrency=80 --cpu=1" +
 		" --memory=512Mi --min-instances=0 --max-instances=10" +
 		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,STORAGE_BUCKET=owlette-prod.firebasestorage.app,OWLETTE_ENV=production" +
-		" --set-secrets=SESSION_SECRET=session-secret:latest,MFA_ENCRYPTION_KEY=mfa-encryption-key:latest," +
-		"LLM_ENCRYPTION_KEY=llm-encryption-key:latest,CRON_SECRET=cron-secret:latest," +
-		"CORTEX_INTERNAL_SECRET=cortex-internal-secret:latest,RESEND_API_KEY=resend-key:3," +
-		"FIREBASE_API_KEY=firebase-api-key:latest" +
+		// Each function gets only its own secrets (DECISIONS §4).
+		" --set-secrets=SESSION_SECRET=session-secret:latest" +
 		" --service-account=api@owlette-prod.iam.gserviceaccount.com --quiet"
-	secrets := " --set-secrets=SESSION_SECRET=session-secret:latest,MFA_ENCRYPTION_KEY=mfa-encryption-key:latest," +
-		"LLM_ENCRYPTION_KEY=llm-encryption-key:latest,CRON_SECRET=cron-secret:latest," +
-		"CORTEX_INTERNAL_SECRET=cortex-internal-secret:latest,RESEND_API_KEY=resend-key:3," +
-		"FIREBASE_API_KEY=firebase-api-key:latest"
 	// The deployment-status trigger (datamodel.md §7.1): Eventarc on every
 	// write of a machine's commands/completed document, retried on failure.
 	wantTrigger := "gcloud functions deploy deploymentstatus --gen2 --runtime=go126 --region=europe-west1 --project=owlette-prod" +
@@ -236,7 +218,6 @@ func TestDryRunCommands(t *testing.T) {
 		" '--trigger-event-filters-path-pattern=document=sites/{siteId}/machines/{machineId}/commands/completed'" +
 		" --retry --timeout=60s --concurrency=80 --cpu=1 --memory=512Mi --min-instances=0 --max-instances=10" +
 		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,STORAGE_BUCKET=owlette-prod.firebasestorage.app,OWLETTE_ENV=production" +
-		secrets +
 		" --service-account=api@owlette-prod.iam.gserviceaccount.com --trigger-service-account=api@owlette-prod.iam.gserviceaccount.com --quiet"
 	// The sweeper (§7.2): private HTTP function, invokable by the scheduler's
 	// identity only, which it also checks itself.
@@ -247,7 +228,7 @@ func TestDryRunCommands(t *testing.T) {
 		" --memory=512Mi --min-instances=0 --max-instances=10" +
 		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,STORAGE_BUCKET=owlette-prod.firebasestorage.app,OWLETTE_ENV=production," +
 		"SCHEDULER_SERVICE_ACCOUNT=cron@owlette-prod.iam.gserviceaccount.com,SCHEDULER_AUDIENCE=" + sweeperURL +
-		secrets +
+		" --set-secrets=CRON_SECRET=cron-secret:latest" +
 		" --service-account=api@owlette-prod.iam.gserviceaccount.com --quiet" +
 		" && gcloud functions add-invoker-policy-binding deploymentsweeper --region=europe-west1 --project=owlette-prod" +
 		" --member=serviceAccount:cron@owlette-prod.iam.gserviceaccount.com --quiet"
@@ -285,7 +266,6 @@ func TestDryRunCommands(t *testing.T) {
 		{func(o *Options) { o.SchedulerSA = "" }, "-scheduler-service-account"},
 	} {
 		o := testOptions(t, t.TempDir())
-		o.stageFn = dryRunStage(t)
 		c.unset(o)
 		if _, err := planFunctions(o); err == nil || !strings.Contains(err.Error(), c.flag) {
 			t.Errorf("without %s: %v", c.flag, err)
@@ -295,7 +275,6 @@ func TestDryRunCommands(t *testing.T) {
 
 func TestDryRunAllAndOnly(t *testing.T) {
 	o := testOptions(t, t.TempDir())
-	o.stageFn = dryRunStage(t)
 	var warn bytes.Buffer
 	o.Region = defaultRegion // the committed rewrites are for the default region
 	fnSteps, tail, err := plan(o, true, &warn)
@@ -419,8 +398,9 @@ import (
 
 func init() {
 	functions.HTTP("throwaway", func(w http.ResponseWriter, r *http.Request) {
-		f, _ := routes.Lookup(r.URL.Path)
-		w.Write([]byte(f.Name))
+		if routes.Match("/api/**", r.URL.Path) {
+			w.Write([]byte("api"))
+		}
 	})
 }
 `), 0o644))
@@ -521,5 +501,109 @@ func TestExecuteRuns(t *testing.T) {
 		if r := strings.Join(ran, "\n"); strings.Contains(r, "\ncreated\n") || strings.Contains(r, "updated-2") {
 			t.Errorf("parallel %d: probe ignored:\n%s", parallel, s)
 		}
+	}
+}
+
+// TestDryRunStagesAndCompilesEveryFunction: the dry run of `deploy all`
+// stages every function of the registry, and only those, and each staged
+// upload compiles on its own. A staged upload is go.mod, go.sum, shared/,
+// its own functions/<pkg>/ and a generated root file; TestStagedUploadBuilds
+// compiles one such upload in isolation. Here, for every function: the
+// copied files are the repository's own, byte for byte; the package needs
+// nothing of the module outside shared/ and itself; and its generated root
+// file compiles (all of them in one build, against the same sources, so
+// the build cache serves the rest).
+func TestDryRunStagesAndCompilesEveryFunction(t *testing.T) {
+	o := testOptions(t, t.TempDir())
+	if _, err := planFunctions(o); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(o.StageRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var staged []string
+	for _, e := range entries {
+		staged = append(staged, e.Name())
+	}
+	pkgs := map[string]string{}
+	var want []string
+	for _, tg := range Targets() {
+		want = append(want, tg.Name)
+		pkgs[tg.Name] = tg.Package
+	}
+	slices.Sort(staged)
+	slices.Sort(want)
+	if !slices.Equal(staged, want) {
+		t.Fatalf("staged %v, want exactly the registry's %v", staged, want)
+	}
+
+	// The copies are the repository's files.
+	for _, name := range staged {
+		dir := filepath.Join(o.StageRoot, name)
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			if rel == "function.go" || rel == ".gcloudignore" {
+				return nil
+			}
+			got, _ := os.ReadFile(p)
+			orig, err := os.ReadFile(filepath.Join(o.Root, rel))
+			if err != nil || !bytes.Equal(got, orig) {
+				t.Errorf("%s: staged %s is not the repository's file (%v)", name, rel, err)
+			}
+			return nil
+		})
+	}
+
+	// Each package needs only shared/ and itself of the module.
+	args := []string{"list", "-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}"}
+	for _, p := range pkgs {
+		args = append(args, "./"+p)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = o.Root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		self := f[0]
+		for _, dep := range f[1:] {
+			if strings.HasPrefix(dep, modulePath+"/") && !strings.HasPrefix(dep, modulePath+"/shared/") && dep != self {
+				t.Errorf("%s imports %s, which its upload does not carry", self, dep)
+			}
+		}
+	}
+
+	// Every generated root file compiles against those sources.
+	check, err := os.MkdirTemp(filepath.Join(o.Root, "scripts", "deploy"), "stagecheck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(check) })
+	var targets []string
+	for _, name := range staged {
+		src, err := os.ReadFile(filepath.Join(o.StageRoot, name, "function.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := filepath.Join(check, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "function.go"), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(o.Root, d)
+		targets = append(targets, "./"+filepath.ToSlash(rel))
+	}
+	build := exec.Command("go", append([]string{"build"}, targets...)...)
+	build.Dir = o.Root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("generated root files do not compile: %v\n%s", err, out)
 	}
 }

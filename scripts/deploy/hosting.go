@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/owlette/server/shared/routes"
+	"github.com/owlette/server/shared/fn"
 )
 
 // Hosting sends each /api glob to the Cloud Run service behind the gen2
@@ -34,7 +34,7 @@ type runTarget struct {
 
 // hostingFor builds the "hosting" value: every glob of every function, in
 // table order (Hosting takes the first matching rewrite).
-func hostingFor(fns []routes.Function, region string) hostingConfig {
+func hostingFor(fns []fn.Spec, region string) hostingConfig {
 	h := hostingConfig{
 		Public: "public",
 		Ignore: []string{"firebase.json", "**/.*", "**/node_modules/**"},

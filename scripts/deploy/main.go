@@ -29,7 +29,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/owlette/server/shared/routes"
+	"github.com/owlette/server/functions/registry"
+	"github.com/owlette/server/shared/fn"
 )
 
 func main() {
@@ -92,7 +93,7 @@ func cmdHosting(root string, args []string, stdout, stderr io.Writer) error {
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	want, err := rewriteFirebaseJSON(cur, hostingFor(routes.Functions, *region))
+	want, err := rewriteFirebaseJSON(cur, hostingFor(registry.Of(fn.HTTP), *region))
 	if err != nil {
 		return err
 	}
@@ -208,7 +209,7 @@ func preflightFirebase(o *Options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	want, err := rewriteFirebaseJSON(cur, hostingFor(routes.Functions, o.Region))
+	want, err := rewriteFirebaseJSON(cur, hostingFor(registry.Of(fn.HTTP), o.Region))
 	if err != nil {
 		return err
 	}

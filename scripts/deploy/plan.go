@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/owlette/server/shared/background"
 )
 
 // Options are the settings of one deploy run.
@@ -149,7 +147,7 @@ func (o *Options) envVars(t Target) string {
 	}
 	if t.Kind == Scheduled {
 		// What the function checks the scheduler's OIDC token against.
-		vars = append(vars, background.EnvServiceAccount+"="+o.SchedulerSA, background.EnvAudience+"="+o.functionURL(t.Name))
+		vars = append(vars, EnvServiceAccount+"="+o.SchedulerSA, EnvAudience+"="+o.functionURL(t.Name))
 	}
 	return strings.Join(append(vars, o.ExtraEnv...), ",")
 }
@@ -160,9 +158,11 @@ func (o *Options) functionURL(name string) string {
 	return "https://" + o.Region + "-" + o.Project + ".cloudfunctions.net/" + name
 }
 
-func (o *Options) secrets() string {
+// secrets are t's own --set-secrets references (DECISIONS §4: each function
+// gets only the secrets it uses).
+func (o *Options) secrets(t Target) string {
 	var refs []string
-	for _, name := range secretEnv {
+	for _, name := range t.Secrets {
 		id := kebab(name)
 		if v, ok := o.SecretIDs[name]; ok {
 			id = v
@@ -210,12 +210,14 @@ func (o *Options) deployStep(t Target, src string) Step {
 		"--timeout="+strconv.Itoa(t.Timeout)+"s",
 		"--concurrency="+strconv.Itoa(concurrency),
 		"--cpu="+cpu,
-		"--memory="+memory,
+		"--memory="+t.Memory,
 		"--min-instances="+strconv.Itoa(minInstances),
 		"--max-instances="+strconv.Itoa(o.MaxInstances),
 		"--set-env-vars="+o.envVars(t),
-		"--set-secrets="+o.secrets(),
 	)
+	if s := o.secrets(t); s != "" {
+		argv = append(argv, "--set-secrets="+s)
+	}
 	if o.ServiceAccount != "" {
 		argv = append(argv, "--service-account="+o.ServiceAccount)
 		if t.Kind == Firestore {

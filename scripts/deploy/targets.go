@@ -4,50 +4,47 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
-	"github.com/owlette/server/shared/background"
-	"github.com/owlette/server/shared/routes"
+	"github.com/owlette/server/functions/registry"
+	"github.com/owlette/server/shared/config"
+	"github.com/owlette/server/shared/fn"
 )
 
 // Runtime settings shared by every function. They are deploy policy, not
-// per-route data, so they live here rather than in the routes table.
+// per-function data, so they live here rather than in the registry.
 const (
 	goRuntime     = "go126"
 	concurrency   = 80
 	cpu           = "1"
-	memory        = "512Mi"
 	minInstances  = 0
 	defaultRegion = "us-central1"
 	defaultMaxIns = 10
 )
 
+// Environment of scheduled functions set by the deploy: the identity and
+// audience of the Cloud Scheduler job's OIDC token, which guard.Cron
+// verifies (shared/config reads them).
+const (
+	EnvServiceAccount = "SCHEDULER_SERVICE_ACCOUNT"
+	EnvAudience       = "SCHEDULER_AUDIENCE"
+)
+
 // secretEnv lists the environment variables filled from Secret Manager by
-// reference (--set-secrets NAME=<secret-id>:latest). The secret id defaults to
-// the lower-kebab form of the name (SESSION_SECRET -> session-secret) and can
-// be overridden with -secret NAME=id[:version].
-var secretEnv = []string{
-	"SESSION_SECRET",
-	"MFA_ENCRYPTION_KEY",
-	"LLM_ENCRYPTION_KEY",
-	"CRON_SECRET",
-	"CORTEX_INTERNAL_SECRET",
-	"RESEND_API_KEY",
-	"FIREBASE_API_KEY",
-}
+// reference (--set-secrets NAME=<secret-id>:latest); each function gets only
+// those its fn.Spec declares. The secret id defaults to the lower-kebab form
+// of the name (SESSION_SECRET -> session-secret) and can be overridden with
+// -secret NAME=id[:version].
+var secretEnv = config.AllSecrets
 
 // Kind says how a function is triggered.
-type Kind int
+type Kind = fn.Kind
 
+// The kinds of functions (shared/fn).
 const (
-	// HTTP functions come from routes.Functions and sit behind Hosting.
-	HTTP Kind = iota
-	// Firestore functions are Eventarc-triggered by document changes.
-	Firestore
-	// Scheduled functions are HTTP functions that only Cloud Scheduler
-	// calls, at their own URL (not behind Hosting). They are deployed
-	// without public access: Cloud Run lets the scheduler's OIDC identity
-	// in (invoker binding) and the function verifies the token again.
-	Scheduled
+	HTTP      = fn.HTTP
+	Firestore = fn.Firestore
+	Scheduled = fn.Scheduled
 )
 
 // Target is one deployable Cloud Function, whatever its trigger.
@@ -55,6 +52,8 @@ type Target struct {
 	Name    string // function name = Cloud Run service id = registered entry point
 	Package string // module-relative package dir, e.g. "functions/sites"
 	Timeout int    // seconds
+	Memory  string
+	Secrets []string
 	Kind    Kind
 
 	// Firestore triggers only.
@@ -64,34 +63,14 @@ type Target struct {
 	Retry     bool   // redeliver on failure
 }
 
-// EventFunctions are the Firestore-triggered functions, from the shared
-// table (shared/background), which the dev server also delivers locally.
-// Adding one is one entry there; the package registers its entry point with
-// functions.CloudEvent(Name, fn) in init, like the HTTP functions do with
-// functions.HTTP. Deploying them needs -firestore-location (the database
-// location, e.g. nam5 or eur3), which is the Eventarc trigger location.
-var EventFunctions = eventFunctions()
-
-func eventFunctions() []Target {
-	var ts []Target
-	for _, t := range background.Triggers {
-		ts = append(ts, Target{Name: t.Name, Package: t.Package, Timeout: t.Timeout, Kind: Firestore,
-			EventType: t.EventType, Document: t.Document, Retry: t.Retry})
+// target is a registry entry as deploy sees it.
+func target(s fn.Spec) Target {
+	mem := s.Memory
+	if mem == "" {
+		mem = fn.DefaultMemory
 	}
-	return ts
-}
-
-// ScheduledFunctions are the functions Cloud Scheduler calls directly, from
-// shared/background; each gets a job in SchedulerJobs. Deploying them needs
-// -scheduler-service-account (the jobs' OIDC identity).
-var ScheduledFunctions = scheduledFunctions()
-
-func scheduledFunctions() []Target {
-	var ts []Target
-	for _, s := range background.Schedules {
-		ts = append(ts, Target{Name: s.Name, Package: s.Package, Timeout: s.Timeout, Kind: Scheduled})
-	}
-	return ts
+	return Target{Name: s.Name, Package: s.Package(), Timeout: int(s.Timeout / time.Second), Memory: mem,
+		Secrets: s.Secrets, Kind: s.Kind, EventType: s.EventType, Document: s.Document, Retry: s.Retry}
 }
 
 // SchedulerJob is one Cloud Scheduler job calling an HTTP path of the API.
@@ -99,27 +78,23 @@ type SchedulerJob struct {
 	Name     string // job id
 	Schedule string // unix-cron, e.g. "*/5 * * * *"
 	TimeZone string // IANA zone; "Etc/UTC" when empty
-	Path     string // /api/... path; must be routed by routes.Functions
+	Path     string // /api/... path; must be routed by the registry
 	Function string // or: a Scheduled function, called at its own URL
 	Method   string // GET or POST; GET when empty
 }
 
 // SchedulerJobs are created (or updated) by the functions deploy: one per
-// scheduled function of shared/background, plus any /api path listed in
+// scheduled function of the registry, plus any /api path listed in
 // extraJobs. A job calls its function's URL (Function) or <-base-url><Path>,
 // with an OIDC token of -scheduler-service-account when one is given
 // (always, for a Function job).
-//
-// Example of an /api job:
-//
-//	{Name: "health-check", Schedule: "*/5 * * * *", Path: "/api/cron/health-check"},
 var SchedulerJobs = append(scheduleJobs(), extraJobs...)
 
 var extraJobs = []SchedulerJob{}
 
 func scheduleJobs() []SchedulerJob {
 	var jobs []SchedulerJob
-	for _, s := range background.Schedules {
+	for _, s := range registry.Of(fn.Scheduled) {
 		jobs = append(jobs, SchedulerJob{Name: s.Name, Schedule: s.Cron, Function: s.Name, Method: s.Method})
 	}
 	return jobs
@@ -127,15 +102,17 @@ func scheduleJobs() []SchedulerJob {
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
 
-// Targets returns every deployable function: the HTTP functions of the routes
-// table in table order, then the event functions, then the scheduled ones.
+// Targets returns every deployable function of the registry: the HTTP
+// functions in Hosting order, then the event functions, then the scheduled
+// ones.
 func Targets() []Target {
 	var ts []Target
-	for _, f := range routes.Functions {
-		ts = append(ts, Target{Name: f.Name, Package: f.Package, Timeout: f.Timeout, Kind: HTTP})
+	for _, k := range []fn.Kind{fn.HTTP, fn.Firestore, fn.Scheduled} {
+		for _, s := range registry.Of(k) {
+			ts = append(ts, target(s))
+		}
 	}
-	ts = append(ts, EventFunctions...)
-	return append(ts, ScheduledFunctions...)
+	return ts
 }
 
 // validateTables checks the invariants deploy relies on: names usable as Cloud
@@ -164,6 +141,11 @@ func validateTables(ts []Target, jobs []SchedulerJob) error {
 		if t.Kind == Firestore && (t.EventType == "" || t.Document == "") {
 			return fmt.Errorf("function %q: Firestore trigger needs EventType and Document", t.Name)
 		}
+		for _, sec := range t.Secrets {
+			if !contains(secretEnv, sec) {
+				return fmt.Errorf("function %q: unknown secret %q", t.Name, sec)
+			}
+		}
 	}
 	scheduled := map[string]bool{}
 	for _, t := range ts {
@@ -188,8 +170,8 @@ func validateTables(ts []Target, jobs []SchedulerJob) error {
 				return fmt.Errorf("scheduler job %q: %q is not a scheduled function", j.Name, j.Function)
 			}
 		default:
-			if _, ok := routes.Lookup(j.Path); !ok {
-				return fmt.Errorf("scheduler job %q: path %q is not routed by shared/routes", j.Name, j.Path)
+			if _, ok := registry.Lookup(j.Path); !ok {
+				return fmt.Errorf("scheduler job %q: path %q is not routed by the registry", j.Name, j.Path)
 			}
 		}
 	}

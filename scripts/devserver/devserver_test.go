@@ -4,38 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/owlette/server/shared/apptest"
-	"github.com/owlette/server/shared/routes"
 )
-
-// Every function package that exists is served by the dev server, and every
-// served name is in the routes table.
-func TestGroupsMatchFunctions(t *testing.T) {
-	entries, err := os.ReadDir("../../functions")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		if _, ok := routes.ByName(e.Name()); !ok {
-			continue // triggers and schedules are not HTTP routes
-		}
-		if _, ok := groups[e.Name()]; !ok {
-			t.Errorf("functions/%s exists but the dev server does not serve it", e.Name())
-		}
-	}
-	for name := range groups {
-		if _, ok := routes.ByName(name); !ok {
-			t.Errorf("dev server serves %q, which the routes table does not know", name)
-		}
-	}
-}
 
 func TestRouterAndSeed(t *testing.T) {
 	e := apptest.New(t)

@@ -11,37 +11,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/owlette/server/functions/cortexescalation"
-	"github.com/owlette/server/functions/cortexinvestigation"
-	"github.com/owlette/server/functions/deploymentstatus"
-	"github.com/owlette/server/functions/deploymentsweeper"
-	"github.com/owlette/server/functions/healthcheck"
-	"github.com/owlette/server/functions/machinemetrics"
-	"github.com/owlette/server/functions/notifications"
-	"github.com/owlette/server/functions/notifysweeper"
+	"github.com/owlette/server/functions/registry"
 	"github.com/owlette/server/shared/app"
-	"github.com/owlette/server/shared/background"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/trigger"
 	"github.com/owlette/server/shared/trigger/relay"
 )
-
-// triggerHandlers maps each Firestore trigger of shared/background to its
-// handler. A test keeps it in step with the table.
-var triggerHandlers = map[string]trigger.Handler{
-	deploymentstatus.Name:    deploymentstatus.Handle,
-	notifications.Name:       notifications.Handle,
-	machinemetrics.Name:      machinemetrics.Handle,
-	cortexinvestigation.Name: cortexinvestigation.Handle,
-}
-
-// scheduledGroups maps each schedule of shared/background to its function's
-// HTTP registration.
-var scheduledGroups = map[string]app.Register{
-	deploymentsweeper.Name: deploymentsweeper.Register,
-	notifysweeper.Name:     notifysweeper.Register,
-	healthcheck.Name:       healthcheck.Register,
-	cortexescalation.Name:  cortexescalation.Register,
-}
 
 // ScheduleEveryEnv overrides every schedule's period locally, e.g. 20s, so a
 // sweep can be watched without waiting five minutes.
@@ -68,11 +43,9 @@ const reRegisterEvery = 30 * time.Second
 func withBackground(ctx context.Context, d *app.Deps, api http.Handler, base string) http.Handler {
 	fns := map[string]trigger.CloudEventFunc{}
 	var specs []trigger.Spec
-	for _, t := range background.Triggers {
-		if h, ok := triggerHandlers[t.Name]; ok {
-			fns[t.Name] = trigger.Bind(d, h)
-			specs = append(specs, trigger.Spec{ID: t.Name, EventType: t.EventType, Document: t.Document})
-		}
+	for _, t := range registry.Of(fn.Firestore) {
+		fns[t.Name] = trigger.Bind(d, t.Handle)
+		specs = append(specs, trigger.Spec{ID: t.Name, EventType: t.EventType, Document: t.Document})
 	}
 	bridge := &trigger.Bridge{Project: d.Config.ProjectID, Functions: fns, Log: d.Log, Observe: func(x trigger.Delivery) {
 		if x.Err != nil {
@@ -82,10 +55,8 @@ func withBackground(ctx context.Context, d *app.Deps, api http.Handler, base str
 		d.Log.Info("trigger handled", "trigger", x.Trigger, "document", x.Document, "ms", x.Took.Milliseconds())
 	}}
 	go keepRegistered(ctx, d.Log, d.Config.ProjectID, base, specs)
-	for _, s := range background.Schedules {
-		if reg, ok := scheduledGroups[s.Name]; ok {
-			go runSchedule(ctx, d, s, app.Build(d, reg), scheduleEvery(s, d.Log))
-		}
+	for _, s := range registry.Of(fn.Scheduled) {
+		go runSchedule(ctx, d, s, app.Build(d, s.Register), scheduleEvery(s, d.Log))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, trigger.BridgePrefix) {
@@ -138,19 +109,24 @@ func keepRegistered(ctx context.Context, log *slog.Logger, project, base string,
 }
 
 // scheduleEvery is the local period of s.
-func scheduleEvery(s background.Schedule, log *slog.Logger) time.Duration {
+func scheduleEvery(s fn.Spec, log *slog.Logger) time.Duration {
 	if v := os.Getenv(ScheduleEveryEnv); v != "" {
 		if d, err := time.ParseDuration(v); err == nil && d > 0 {
 			return d
 		}
 		log.Warn("ignoring a bad "+ScheduleEveryEnv, "value", v)
 	}
-	return s.Every
+	every, err := s.Every()
+	if err != nil { // the registry test keeps every schedule local-friendly
+		log.Error("schedule not run locally", "function", s.Name, "error", err.Error())
+		return 24 * time.Hour
+	}
+	return every
 }
 
 // runSchedule calls h every period, as Cloud Scheduler calls the deployed
 // function, until ctx ends.
-func runSchedule(ctx context.Context, d *app.Deps, s background.Schedule, h http.Handler, every time.Duration) {
+func runSchedule(ctx context.Context, d *app.Deps, s fn.Spec, h http.Handler, every time.Duration) {
 	d.Log.Info("schedule running locally", "function", s.Name, "every", every.String(), "cron", s.Cron)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -167,7 +143,7 @@ func runSchedule(ctx context.Context, d *app.Deps, s background.Schedule, h http
 var scheduleMu sync.Mutex // one scheduled run at a time, like a 1-instance job
 
 // runOnce makes one scheduled call and logs its outcome.
-func runOnce(ctx context.Context, d *app.Deps, s background.Schedule, h http.Handler) *httptest.ResponseRecorder {
+func runOnce(ctx context.Context, d *app.Deps, s fn.Spec, h http.Handler) *httptest.ResponseRecorder {
 	scheduleMu.Lock()
 	defer scheduleMu.Unlock()
 	method := s.Method

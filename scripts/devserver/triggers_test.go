@@ -6,53 +6,23 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/firestore"
 
+	"github.com/owlette/server/functions/deploymentsweeper"
+	"github.com/owlette/server/functions/registry"
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/apptest"
-	"github.com/owlette/server/shared/background"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/testenv"
 	"github.com/owlette/server/shared/trigger/relay"
 )
 
-// Every trigger and schedule of the shared table (which scripts/deploy
-// deploys) is delivered by the dev server, and nothing else is.
-func TestBackgroundWired(t *testing.T) {
-	for _, tr := range background.Triggers {
-		if triggerHandlers[tr.Name] == nil {
-			t.Errorf("trigger %s is deployed but the dev server does not deliver it", tr.Name)
-		}
-		if _, err := os.Stat("../../" + tr.Package); err != nil {
-			t.Errorf("trigger %s: %v", tr.Name, err)
-		}
-	}
-	for name := range triggerHandlers {
-		if _, ok := background.TriggerByName(name); !ok {
-			t.Errorf("dev server delivers %s, which shared/background does not list", name)
-		}
-	}
-	for _, s := range background.Schedules {
-		if scheduledGroups[s.Name] == nil {
-			t.Errorf("schedule %s is deployed but the dev server does not run it", s.Name)
-		}
-		if p, err := background.CronPeriod(s.Cron); err != nil || p != s.Every {
-			t.Errorf("schedule %s: cron %q is every %v, table says %v (%v)", s.Name, s.Cron, p, s.Every, err)
-		}
-	}
-	for name := range scheduledGroups {
-		if _, ok := background.ScheduleByName(name); !ok {
-			t.Errorf("dev server runs %s, which shared/background does not list", name)
-		}
-	}
-}
-
 func TestScheduleEvery(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := background.Schedule{Every: 5 * time.Minute}
+	s := fn.Spec{Kind: fn.Scheduled, Cron: "*/5 * * * *"}
 	for v, want := range map[string]time.Duration{"": 5 * time.Minute, "20s": 20 * time.Second, "bogus": 5 * time.Minute, "-1s": 5 * time.Minute} {
 		t.Setenv(ScheduleEveryEnv, v)
 		if got := scheduleEvery(s, log); got != want {
@@ -60,12 +30,12 @@ func TestScheduleEvery(t *testing.T) {
 		}
 	}
 	for cron, want := range map[string]time.Duration{"*/5 * * * *": 5 * time.Minute, "7 * * * *": time.Hour} {
-		if got, err := background.CronPeriod(cron); err != nil || got != want {
+		if got, err := fn.CronPeriod(cron); err != nil || got != want {
 			t.Errorf("CronPeriod(%q) = %v, %v", cron, got, err)
 		}
 	}
 	for _, bad := range []string{"0 3 * * *", "*/0 * * * *", "every 5 minutes", "*/5 * * *"} {
-		if _, err := background.CronPeriod(bad); err == nil {
+		if _, err := fn.CronPeriod(bad); err == nil {
 			t.Errorf("CronPeriod(%q) accepted", bad)
 		}
 	}
@@ -83,7 +53,7 @@ func TestLocalScheduler(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Clock.Advance(16 * time.Minute)
-	s, _ := background.ScheduleByName("deploymentsweeper")
+	s := deploymentsweeper.Spec
 	go runSchedule(ctx, e.D, s, apptestBuild(e, s.Name), 50*time.Millisecond)
 	deadline := time.Now().Add(10 * time.Second)
 	for e.Doc(path)["status"] != "failed" {
@@ -108,7 +78,8 @@ func TestLocalScheduler(t *testing.T) {
 }
 
 func apptestBuild(e *apptest.Env, name string) http.Handler {
-	return app.Build(e.D, scheduledGroups[name])
+	s, _ := registry.ByName(name)
+	return app.Build(e.D, s.Register)
 }
 
 // TestDevServerDeliversTriggers runs the dev server's background wiring for

@@ -15,14 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/owlette/server/functions/mfa"
-	"github.com/owlette/server/functions/passkeys"
+	"github.com/owlette/server/functions/registry"
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/shared/email/resendfake"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/llm/llmfake"
-	"github.com/owlette/server/shared/routes"
 )
 
 // The walkers: tests that send something to every route of every function
@@ -53,6 +52,12 @@ func walkEnv(t *testing.T) *apptest.Env {
 	c.ResendAPIKey, c.ResendBaseURL, c.AdminEmail = "re_walker", rf.URL(), "admin@owlette.test"
 	c.AnthropicBaseURL, c.OpenAIBaseURL = lf.AnthropicURL(), lf.OpenAIURL()
 	c.WebhookAllowLoopback = true
+	// X07's upstream page, on loopback.
+	td := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `<a href="https://download.derivative.ca/TouchDesigner.2025.31550.exe">x</a>`)
+	}))
+	t.Cleanup(td.Close)
+	c.TDArchiveURL = td.URL
 	return e
 }
 
@@ -68,16 +73,13 @@ var wildcard = regexp.MustCompile(`\{[^}]*\}`)
 
 // allGroups is every HTTP route group the walkers cover: the /api route
 // groups and the scheduled functions (which Cloud Scheduler calls at their
-// own URL, not under /api).
-func allGroups() map[string]app.Register {
-	regs := map[string]app.Register{}
-	for name, reg := range groups {
-		regs[name] = reg
-	}
-	regs[mfa.Name] = mfa.Register
-	regs[passkeys.Name] = passkeys.Register
-	for name, reg := range scheduledGroups {
-		regs[name] = reg
+// own URL, not under /api), all of functions/registry.
+func allGroups() map[string]fn.Spec {
+	regs := map[string]fn.Spec{}
+	for _, s := range registry.All {
+		if s.Kind != fn.Firestore {
+			regs[s.Name] = s
+		}
 	}
 	return regs
 }
@@ -88,14 +90,11 @@ func allGroups() map[string]app.Register {
 func allRoutes(t *testing.T, e *apptest.Env) []walkRoute {
 	t.Helper()
 	var all []walkRoute
-	for name, reg := range allGroups() {
-		_, scheduled := scheduledGroups[name]
-		if _, ok := routes.ByName(name); !ok && !scheduled {
-			t.Errorf("group %q is not in the routes table", name)
-		}
+	for name, spec := range allGroups() {
+		scheduled := spec.Kind == fn.Scheduled
 		rt := app.NewRouter(e.D)
-		reg(rt)
-		h := app.Build(e.D, reg)
+		spec.Register(rt)
+		h := app.Build(e.D, spec.Register)
 		for _, r := range rt.Routes() {
 			method, path, ok := strings.Cut(r.Pattern, " ")
 			if !ok {
@@ -108,8 +107,8 @@ func allRoutes(t *testing.T, e *apptest.Env) []walkRoute {
 				names = append(names, n)
 				return "walker-" + n
 			})
-			if fn, ok := routes.Lookup(path); !scheduled && (!ok || fn.Name != name) {
-				t.Errorf("%s %s is registered by %s but the routes table sends it to %q", method, path, name, fn.Name)
+			if f, ok := registry.Lookup(path); !scheduled && (!ok || f.Name != name) {
+				t.Errorf("%s %s is registered by %s but the routes table sends it to %q", method, path, name, f.Name)
 			}
 			all = append(all, walkRoute{fn: name, pattern: r.Pattern, method: method, path: path, wildcards: names, route: r, h: h})
 		}

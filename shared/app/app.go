@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -87,8 +88,39 @@ func (d *Deps) Storage(ctx context.Context) (*storage.Client, error) {
 	return d.storage, d.storageErr
 }
 
+var (
+	requireMu sync.Mutex
+	required  []string // nil: every secret (a process serving every function)
+)
+
+// Require declares secrets this process's function reads (fn.Spec.Serve
+// calls it from init, before Default): only those are required in
+// production (config.LoadFor).
+func Require(secrets ...string) {
+	requireMu.Lock()
+	defer requireMu.Unlock()
+	if required == nil {
+		required = []string{}
+	}
+	for _, s := range secrets {
+		if !slices.Contains(required, s) {
+			required = append(required, s)
+		}
+	}
+}
+
+func requiredSecrets() []string {
+	requireMu.Lock()
+	defer requireMu.Unlock()
+	if required == nil {
+		return config.AllSecrets
+	}
+	return slices.Clone(required)
+}
+
 // FromEnv loads the configuration and creates the clients from the process
-// environment.
+// environment, requiring the secrets declared with Require (all of them
+// when none was declared).
 func FromEnv(ctx context.Context) (*Deps, error) {
 	getenv := config.Environ()
 	// Any *_EMULATOR_HOST, not only the ones config knows, disables token
@@ -109,7 +141,7 @@ func FromEnv(ctx context.Context) (*Deps, error) {
 		defer sm.Close()
 		res = config.SecretManager{Client: sm}
 	}
-	cfg, err := config.Load(ctx, getenv, res)
+	cfg, err := config.LoadFor(ctx, getenv, res, requiredSecrets())
 	if err != nil {
 		return nil, err
 	}

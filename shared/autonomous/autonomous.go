@@ -53,7 +53,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/owlette/server/shared/background"
 	"github.com/owlette/server/shared/store"
 	"github.com/owlette/server/shared/web"
 )
@@ -99,29 +98,24 @@ const (
 // fires on (shared/background).
 const JobsCollection = "cortex_jobs"
 
-// TriggerName is the investigation trigger's entry in shared/background.
+// TriggerName is the investigation trigger's function name.
 const TriggerName = "cortexinvestigation"
 
-// Timing derived from the investigation function's timeout, so the three
-// stay in step with the deploy table: the run ends RunDeadline after its
-// claim (a minute before the platform would kill it, leaving time to record
-// the outcome), and a slot held ReclaimAfter without being given back
-// belongs to an instance that died.
+// Timing of an investigation. FunctionTimeout is the investigation
+// function's timeout (its fn.Spec uses it); the run ends RunDeadline after
+// its claim (a minute before the platform would kill it, leaving time to
+// record the outcome), and a slot held ReclaimAfter without being given
+// back belongs to an instance that died.
+const FunctionTimeout = 540 * time.Second
+
+// RunDeadline and ReclaimAfter are variables so tests can shorten them.
 var (
-	FunctionTimeout = triggerTimeout()
-	RunDeadline     = FunctionTimeout - time.Minute
-	ReclaimAfter    = FunctionTimeout + time.Minute
+	RunDeadline  = FunctionTimeout - time.Minute
+	ReclaimAfter = FunctionTimeout + time.Minute
 )
 
 // JobRetention is how long a finished job stays (expireAt).
 const JobRetention = 30 * 24 * time.Hour
-
-func triggerTimeout() time.Duration {
-	if t, ok := background.TriggerByName(TriggerName); ok && t.Timeout > 0 {
-		return time.Duration(t.Timeout) * time.Second
-	}
-	return 540 * time.Second
-}
 
 // Request is the body of E53 POST /api/cortex/autonomous and of the
 // autonomous part of an agent alert's notification job (E17). Values are

@@ -6,6 +6,8 @@ package config
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -127,9 +129,33 @@ var emulatorVars = []string{
 	"FIREBASE_DATABASE_EMULATOR_HOST", "SPANNER_EMULATOR_HOST", "BIGTABLE_EMULATOR_HOST",
 }
 
+// Secret names: the environment variables that hold secrets (by value, or
+// as a secret:// reference), each function declaring the ones it reads.
+const (
+	SecretSession        = "SESSION_SECRET"
+	SecretMFA            = "MFA_ENCRYPTION_KEY"
+	SecretLLM            = "LLM_ENCRYPTION_KEY"
+	SecretCron           = "CRON_SECRET"
+	SecretCortex         = "CORTEX_INTERNAL_SECRET"
+	SecretResend         = "RESEND_API_KEY"
+	SecretFirebaseAPIKey = "FIREBASE_API_KEY"
+)
+
+// AllSecrets lists every secret the server knows.
+var AllSecrets = []string{SecretSession, SecretMFA, SecretLLM, SecretCron, SecretCortex, SecretResend, SecretFirebaseAPIKey}
+
 // Load reads the configuration from getenv, resolving secret references with
-// res (which may be nil when no reference is used).
+// res (which may be nil when no reference is used). Every secret is
+// expected, as for a process that serves every function (the dev server).
 func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, error) {
+	return LoadFor(ctx, getenv, res, AllSecrets)
+}
+
+// LoadFor is Load for a function that reads only the given secrets: in
+// production those (but LLM_ENCRYPTION_KEY and RESEND_API_KEY) must be set,
+// and the others are not required. A function that takes no session cookie
+// gets a random SESSION_SECRET of its own, so no cookie ever verifies there.
+func LoadFor(ctx context.Context, getenv Getenv, res SecretResolver, declared []string) (*Config, error) {
 	c := &Config{
 		ProjectID:      first(getenv("GOOGLE_CLOUD_PROJECT"), getenv("GCLOUD_PROJECT"), getenv("FIREBASE_PROJECT_ID")),
 		Env:            getenv("OWLETTE_ENV"),
@@ -202,17 +228,21 @@ func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, erro
 		return nil, fmt.Errorf("refusing to start on Cloud Run with emulator variables set: %s", strings.Join(names, ", "))
 	}
 
+	wanted := map[string]bool{}
+	for _, n := range declared {
+		wanted[n] = true
+	}
 	secrets := []struct {
 		dst      *string
 		names    []string
 		required bool // required in production
 	}{
-		{&c.SessionSecret, []string{"SESSION_SECRET"}, true},
-		{&c.MFAEncryptionKey, []string{"MFA_ENCRYPTION_KEY"}, true},
-		{&c.LLMEncryptionKey, []string{"LLM_ENCRYPTION_KEY"}, false},
-		{&c.CronSecret, []string{"CRON_SECRET"}, true},
-		{&c.CortexSecret, []string{"CORTEX_INTERNAL_SECRET"}, true},
-		{&c.ResendAPIKey, []string{"RESEND_API_KEY"}, false},
+		{&c.SessionSecret, []string{SecretSession}, wanted[SecretSession]},
+		{&c.MFAEncryptionKey, []string{SecretMFA}, wanted[SecretMFA]},
+		{&c.LLMEncryptionKey, []string{SecretLLM}, false},
+		{&c.CronSecret, []string{SecretCron}, wanted[SecretCron]},
+		{&c.CortexSecret, []string{SecretCortex}, wanted[SecretCortex]},
+		{&c.ResendAPIKey, []string{SecretResend}, false},
 	}
 	var missing []string
 	for _, s := range secrets {
@@ -246,10 +276,17 @@ func Load(ctx context.Context, getenv Getenv, res SecretResolver) (*Config, erro
 	if c.Production() && c.WebhookAllowLoopback {
 		return nil, errors.New("WEBHOOK_ALLOW_LOOPBACK is for local development only: refusing it in production")
 	}
+	if c.SessionSecret == "" && !wanted[SecretSession] {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		c.SessionSecret = hex.EncodeToString(b)
+	}
 	if len(c.SessionSecret) < 32 {
 		return nil, errors.New("SESSION_SECRET must be at least 32 characters")
 	}
-	if c.Production() && c.FirebaseAPIKey == "" {
+	if c.Production() && wanted[SecretFirebaseAPIKey] && c.FirebaseAPIKey == "" {
 		return nil, errors.New("FIREBASE_API_KEY is required in production")
 	}
 	return c, nil

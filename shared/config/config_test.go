@@ -440,3 +440,33 @@ func TestClientAddressAndSchedulerSettings(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 }
+
+// A function gets only its own secrets (DECISIONS §4): in production those
+// it declares are required, the others are not, and a function that takes
+// no session cookie runs with a random session secret of its own.
+func TestLoadForDeclaredSecrets(t *testing.T) {
+	sched := with(prod, "SESSION_SECRET", "", "MFA_ENCRYPTION_KEY", "", "CORTEX_INTERNAL_SECRET", "", "FIREBASE_API_KEY", "")
+	c, err := config.LoadFor(context.Background(), envOf(sched), nil, []string{config.SecretCron})
+	if err != nil {
+		t.Fatalf("a scheduled function with only CRON_SECRET: %v", err)
+	}
+	if len(c.SessionSecret) < 32 || c.SessionSecret == secret32 {
+		t.Fatalf("session secret %q", c.SessionSecret)
+	}
+	other, _ := config.LoadFor(context.Background(), envOf(sched), nil, []string{config.SecretCron})
+	if other.SessionSecret == c.SessionSecret {
+		t.Fatal("the generated session secret is not random")
+	}
+	if _, err := config.LoadFor(context.Background(), envOf(with(sched, "CRON_SECRET", "")), nil, []string{config.SecretCron}); err == nil || !strings.Contains(err.Error(), "CRON_SECRET") {
+		t.Fatalf("a declared secret missing in production: %v", err)
+	}
+	if _, err := config.LoadFor(context.Background(), envOf(sched), nil, []string{config.SecretSession}); err == nil || !strings.Contains(err.Error(), "SESSION_SECRET") {
+		t.Fatalf("a declared session secret missing in production: %v", err)
+	}
+	if _, err := config.LoadFor(context.Background(), envOf(sched), nil, []string{config.SecretFirebaseAPIKey}); err == nil || !strings.Contains(err.Error(), "FIREBASE_API_KEY") {
+		t.Fatalf("a declared FIREBASE_API_KEY missing in production: %v", err)
+	}
+	if _, err := config.LoadFor(context.Background(), envOf(sched), nil, []string{config.SecretResend, config.SecretLLM}); err != nil {
+		t.Fatalf("optional secrets: %v", err)
+	}
+}

@@ -176,3 +176,7 @@ func Caller(r *http.Request) *Principal {
 	}
 	return nil
 }
+
+// PendingOK reports whether the guard lets a session waiting for its MFA
+// step through (AllowPendingMFA).
+func (g Guard) PendingOK() bool { return g.pendingOK }

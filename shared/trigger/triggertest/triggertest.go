@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/owlette/server/shared/app"
-	"github.com/owlette/server/shared/background"
+	"github.com/owlette/server/shared/fn"
 	"github.com/owlette/server/shared/testenv"
 	"github.com/owlette/server/shared/trigger"
 	"github.com/owlette/server/shared/trigger/relay"
@@ -35,11 +35,11 @@ type Delivery struct {
 	At time.Time
 }
 
-// Serve delivers the project of d's events for the named triggers of
-// shared/background to their handlers, until the test ends. It fails the
+// Serve delivers the project of d's events for the trigger of spec to
+// handler (spec.Handle unless one is given) until the test ends. It fails the
 // test when the relay is not there (run the tests under scripts/stack, as
 // `make test` does).
-func Serve(t testing.TB, d *app.Deps, handlers map[string]trigger.Handler) *Server {
+func Serve(t testing.TB, d *app.Deps, spec fn.Spec, handler ...trigger.Handler) *Server {
 	t.Helper()
 	testenv.Require(t, "FIRESTORE_EMULATOR_HOST", relay.EnvVar)
 	ctx := context.Background()
@@ -47,17 +47,16 @@ func Serve(t testing.TB, d *app.Deps, handlers map[string]trigger.Handler) *Serv
 	if !relay.Healthy(ctx, addr) {
 		t.Fatalf("no trigger relay answers on %s=%s: run the tests with `make test` (scripts/stack starts it and the Firestore emulator with --functions_emulator pointing at it)", relay.EnvVar, addr)
 	}
-	s := &Server{cond: make(chan struct{})}
-	fns := map[string]trigger.CloudEventFunc{}
-	var specs []trigger.Spec
-	for name, h := range handlers {
-		tr, ok := background.TriggerByName(name)
-		if !ok {
-			t.Fatalf("trigger %q is not in shared/background", name)
-		}
-		fns[name] = trigger.Bind(d, h)
-		specs = append(specs, trigger.Spec{ID: tr.Name, EventType: tr.EventType, Document: tr.Document})
+	if spec.Kind != fn.Firestore {
+		t.Fatalf("%s is not a Firestore trigger", spec.Name)
 	}
+	h := spec.Handle
+	if len(handler) > 0 {
+		h = handler[0]
+	}
+	s := &Server{cond: make(chan struct{})}
+	fns := map[string]trigger.CloudEventFunc{spec.Name: trigger.Bind(d, h)}
+	specs := []trigger.Spec{{ID: spec.Name, EventType: spec.EventType, Document: spec.Document}}
 	b := &trigger.Bridge{Project: d.Config.ProjectID, Functions: fns, Log: d.Log, Observe: s.observe}
 	srv := httptest.NewServer(b)
 	s.URL = srv.URL
