@@ -25,11 +25,13 @@ package llmconfig
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -221,16 +223,58 @@ func Seal(cfg *config.Config, apiKey string) (string, error) {
 // Open decrypts a stored API key. It fails with ErrEncryptionUnset when no
 // key is configured and with ErrUndecryptable when the value does not open
 // (another encryption key, or not the stored format).
+//
+// Opened values are kept per instance (keyed by the encryption key and the
+// sealed value, so a new key or a re-saved value is opened afresh): the
+// scrypt derivation costs ~20 ms of CPU, which every chat request would
+// otherwise pay.
 func Open(cfg *config.Config, sealed string) (string, error) {
 	k := Key(cfg)
 	if k == "" {
 		return "", ErrEncryptionUnset
 	}
+	ck := openedKey{sha256.Sum256([]byte(k)), sealed}
+	if pt, ok := opened.get(ck); ok {
+		return pt, nil
+	}
 	pt, err := secretbox.Decrypt(k, sealed)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrUndecryptable, err)
 	}
+	opened.put(ck, pt)
 	return pt, nil
+}
+
+// openedKey names an opened value: which encryption key, which sealed value.
+type openedKey struct {
+	key    [32]byte
+	sealed string
+}
+
+// openedCache is a small bounded map; when full it starts over.
+type openedCache struct {
+	mu sync.Mutex
+	m  map[openedKey]string
+}
+
+const openedMax = 1024
+
+var opened openedCache
+
+func (c *openedCache) get(k openedKey) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *openedCache) put(k openedKey, v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= openedMax {
+		c.m = make(map[openedKey]string)
+	}
+	c.m[k] = v
 }
 
 // Resolve returns the LLM configuration a request runs with (api.md §2.20):
