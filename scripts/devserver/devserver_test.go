@@ -50,6 +50,9 @@ func TestRouterAndSeed(t *testing.T) {
 		t.Errorf("session status: %d", w.Code)
 	}
 	banner := info.Banner("http://127.0.0.1:18080", "")
+	if !strings.Contains(banner, "http://127.0.0.1:18080/api/docs") {
+		t.Errorf("banner lacks the docs link:\n%s", banner)
+	}
 	if !strings.Contains(banner, "curl -s -H 'x-api-key: "+info.APIKey+"' http://127.0.0.1:18080/api/admin/sites") {
 		t.Errorf("banner lacks the curl line:\n%s", banner)
 	}

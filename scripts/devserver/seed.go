@@ -112,6 +112,7 @@ func (s *SeedInfo) Banner(base, extra string) string {
 	fmt.Fprintf(&b, "\n%s\n owlette local stack is up: %s\n%s\n", line, base, line)
 	fmt.Fprintf(&b, " Demo site:   %s\n Admin:       %s / %s (uid %s)\n", SiteID, AdminEmail, AdminPassword, s.AdminUID)
 	fmt.Fprintf(&b, " API key:     %s\n\n Try it:\n   curl -s -H 'x-api-key: %s' %s/api/admin/sites\n\n", s.APIKey, s.APIKey, base)
+	fmt.Fprintf(&b, " API docs:    %s/api/docs (try any route with the key above; the OpenAPI document: %s/api/openapi)\n", base, base)
 	if s.AuthHost != "" {
 		fmt.Fprintf(&b, " Sign in as the admin (session cookie in ./cookies.txt):\n")
 		fmt.Fprintf(&b, "   TOKEN=$(curl -s 'http://%s/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=fake-api-key' \\\n", s.AuthHost)

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/owlette/server/functions/registry"
+	"github.com/owlette/server/shared/apptest"
+	"github.com/owlette/server/shared/fn"
+)
+
+// TestDocsPageTryItOut is the docs page as a user of `make dev` meets it:
+// served by the dev server (the utilities function), loaded in headless
+// Chromium with nothing but the dev server reachable, it lists every route
+// group, and a "try it out" call of GET /api/admin/sites with an API key
+// answers 200.
+func TestDocsPageTryItOut(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if chromium, err = exec.LookPath("/usr/bin/chromium"); err != nil {
+			t.Fatal("chromium is not installed (apt-get install -y chromium); the docs page browser test needs it")
+		}
+	}
+	e := apptest.New(t)
+	admin := e.Admin()
+	e.Site("docs-site", "")
+	key := admin.APIKey()
+	srv := httptest.NewServer(NewRouter(e.D))
+	defer srv.Close()
+
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelT()
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/api/docs")); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	// Every route group is a tag section of the page.
+	tags, err := chromedp.Run(ctx, chromedp.Poll[[]string](
+		`(() => { const t = [...document.querySelectorAll('.opblock-tag')].map(e => e.getAttribute('data-tag')); return t.length >= 20 ? t : null; })()`,
+		chromedp.WithPollingTimeout(60*time.Second)))
+	if err != nil {
+		t.Fatalf("the page did not list the route groups: %v", err)
+	}
+	listed := map[string]bool{}
+	for _, tag := range tags {
+		listed[tag] = true
+	}
+	for _, s := range registry.Of(fn.HTTP) {
+		if !listed[s.Name] {
+			t.Errorf("route group %s is not on the page (tags %v)", s.Name, tags)
+		}
+	}
+
+	// Try it out: authorize with the API key, open GET /api/admin/sites,
+	// execute it, read the status the page shows.
+	open := fmt.Sprintf(`(() => {
+		window.ui.preauthorizeApiKey('apiKey', %q);
+		const block = document.querySelector('#operations-sites-listSites');
+		if (!block) return 'no operation block';
+		block.querySelector('.opblock-summary-control').click();
+		return 'ok';
+	})()`, key)
+	if got, err := chromedp.Run(ctx, chromedp.Evaluate[string](open)); err != nil || got != "ok" {
+		t.Fatalf("open the operation: %q %v", got, err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](
+		`(() => { const b = document.querySelector('#operations-sites-listSites .execute'); if (!b) return false; b.click(); return true; })()`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("no Execute button: %v", err)
+	}
+	status, err := chromedp.Run(ctx, chromedp.Poll[string](
+		`(() => { const c = document.querySelector('#operations-sites-listSites .live-responses-table tr.response .response-col_status'); return c ? c.textContent.trim() : ''; })()`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil {
+		t.Fatalf("no response shown: %v", err)
+	}
+	if !strings.HasPrefix(status, "200") {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#operations-sites-listSites .live-responses-table').innerText`))
+		t.Fatalf("try it out answered %q: %s", status, body)
+	}
+	resources, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`[location.href, ...performance.getEntriesByType('resource').map(e => e.name)]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range resources {
+		if !strings.HasPrefix(u, srv.URL+"/") {
+			t.Errorf("the page fetched %s (not the dev server)", u)
+		}
+	}
+}
