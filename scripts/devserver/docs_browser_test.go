@@ -49,7 +49,7 @@ func TestDocsPageTryItOut(t *testing.T) {
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancelT()
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/api/docs")); err != nil {
@@ -84,14 +84,15 @@ func TestDocsPageTryItOut(t *testing.T) {
 	if got, err := chromedp.Run(ctx, chromedp.Evaluate[string](open)); err != nil || got != "ok" {
 		t.Fatalf("open the operation: %q %v", got, err)
 	}
+	// A loaded machine renders slowly: the waits below are generous.
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](
 		`(() => { const b = document.querySelector('#operations-sites-listSites .execute'); if (!b) return false; b.click(); return true; })()`,
-		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		chromedp.WithPollingTimeout(60*time.Second))); err != nil {
 		t.Fatalf("no Execute button: %v", err)
 	}
 	status, err := chromedp.Run(ctx, chromedp.Poll[string](
 		`(() => { const c = document.querySelector('#operations-sites-listSites .live-responses-table tr.response .response-col_status'); return c ? c.textContent.trim() : ''; })()`,
-		chromedp.WithPollingTimeout(20*time.Second)))
+		chromedp.WithPollingTimeout(60*time.Second)))
 	if err != nil {
 		t.Fatalf("no response shown: %v", err)
 	}
