@@ -478,3 +478,14 @@ func TestParseKey(t *testing.T) {
 		}
 	}
 }
+
+// TestLongestReleaseNotes: MaxReleaseNotes characters of four bytes each pass
+// the body decoder's per-field cap and are stored whole.
+func TestLongestReleaseNotes(t *testing.T) {
+	f := newFixture(t)
+	notes := strings.Repeat("🦉", installers.MaxReleaseNotes)
+	r := f.initiate(t, map[string]any{"version": "2.6.0", "fileName": "Owlette-Installer.exe", "releaseNotes": notes})
+	if rec := f.Doc(installers.UploadsCollection + "/" + r.JSON["uploadId"].(string)); rec["releaseNotes"] != notes {
+		t.Errorf("stored release notes are %d bytes, want %d", len(fmt.Sprint(rec["releaseNotes"])), len(notes))
+	}
+}

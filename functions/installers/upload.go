@@ -38,7 +38,7 @@ type initiateRequest struct {
 	Version      string `json:"version"`
 	FileName     string `json:"fileName"`
 	ContentType  string `json:"contentType"`
-	ReleaseNotes string `json:"releaseNotes"`
+	ReleaseNotes string `json:"releaseNotes" max:"200000"` // MaxReleaseNotes characters of up to 4 bytes
 	// SetAsLatest is true unless it is the literal false.
 	SetAsLatest any `json:"setAsLatest"`
 }

@@ -354,6 +354,15 @@ func TestResponses(t *testing.T) {
 		codes := slices.Collect(maps.Keys(op.Responses.Map()))
 		success := false
 		for _, c := range codes {
+			if c == "default" {
+				// The generic failures every route can answer (400, 404,
+				// 408, 413, 414, 503, 504): one shared Error response.
+				r := op.Responses.Default()
+				if r.Ref != "#/components/responses/OtherError" || r.Value == nil || r.Value.Content.Get("application/json") == nil {
+					t.Errorf("%s: default must be the shared OtherError JSON response", o.Pattern())
+				}
+				continue
+			}
 			n, err := strconv.Atoi(c)
 			if err != nil {
 				t.Errorf("%s: response key %q is not a status code", o.Pattern(), c)
