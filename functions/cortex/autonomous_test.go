@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/owlette/server/scripts/agentsim/autonomoustest"
 	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/shared/autonomous"
-	"github.com/owlette/server/scripts/agentsim/autonomoustest"
 )
 
 func (f e53) post(t *testing.T, body map[string]any) map[string]any {

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/owlette/server/functions/cortex"
+	"github.com/owlette/server/scripts/agentsim/autonomoustest"
 	"github.com/owlette/server/scripts/agentsim/sim"
 	"github.com/owlette/server/shared/apptest"
-	"github.com/owlette/server/scripts/agentsim/autonomoustest"
 	"github.com/owlette/server/shared/llm/llmfake"
 	"github.com/owlette/server/shared/tools"
 )

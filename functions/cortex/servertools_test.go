@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/owlette/server/functions/cortex"
-	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/scripts/agentsim/autonomoustest"
+	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/shared/llm/llmfake"
 )
 

@@ -8,9 +8,9 @@ import (
 
 	"github.com/owlette/server/functions/cortex"
 	"github.com/owlette/server/functions/cortexescalation"
+	"github.com/owlette/server/scripts/agentsim/autonomoustest"
 	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/shared/autonomous"
-	"github.com/owlette/server/scripts/agentsim/autonomoustest"
 	"github.com/owlette/server/shared/notify"
 )
 

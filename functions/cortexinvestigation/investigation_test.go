@@ -10,10 +10,10 @@ import (
 
 	"github.com/owlette/server/functions/cortex"
 	"github.com/owlette/server/functions/cortexinvestigation"
+	"github.com/owlette/server/scripts/agentsim/autonomoustest"
 	"github.com/owlette/server/scripts/agentsim/sim"
 	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/shared/autonomous"
-	"github.com/owlette/server/scripts/agentsim/autonomoustest"
 	"github.com/owlette/server/shared/llm/llmfake"
 	"github.com/owlette/server/shared/notify"
 	"github.com/owlette/server/shared/trigger"
