@@ -32,7 +32,7 @@ import (
 	"github.com/owlette/server/shared/web"
 )
 
-// Name is the function's entry point and service name (shared/routes).
+// Name is the function's entry point and service name (its Spec in functions/registry).
 const Name = "agentauth"
 
 // Spec is the function's deployment (functions/registry).

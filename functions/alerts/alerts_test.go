@@ -61,37 +61,6 @@ func connFailure(code string) map[string]any {
 	return map[string]any{"siteId": "site-a", "machineId": "m1", "errorCode": code, "errorMessage": "no route", "agentVersion": "2.4.0"}
 }
 
-// queued returns the queue documents by id.
-func queued(t *testing.T, e *apptest.Env) map[string]map[string]any {
-	t.Helper()
-	snaps, err := e.FS.Collection(notify.Collection).Documents(context.Background()).GetAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]map[string]any{}
-	for _, s := range snaps {
-		out[s.Ref.ID] = s.Data()
-	}
-	return out
-}
-
-// only returns the single queue document written since before.
-func only(t *testing.T, e *apptest.Env, before map[string]map[string]any) (string, map[string]any) {
-	t.Helper()
-	var id string
-	var doc map[string]any
-	n := 0
-	for k, v := range queued(t, e) {
-		if _, ok := before[k]; !ok {
-			id, doc, n = k, v, n+1
-		}
-	}
-	if n != 1 {
-		t.Fatalf("%d new queue documents, want 1", n)
-	}
-	return id, doc
-}
-
 func recipientUIDs(doc map[string]any) []string {
 	email, _ := doc["email"].(map[string]any)
 	list, _ := email["recipients"].([]any)
@@ -182,7 +151,7 @@ func TestAgentAlertValidation(t *testing.T) {
 		bad("oversized body", with(connFailure("E"), "errorMessage", strings.Repeat("x", 1<<20)), 413),
 		{Name: "numeric errorCode is accepted as text", Method: "POST", Path: alertPath, Cred: cred, Body: with(connFailure("E"), "errorCode", 503), Status: 200,
 			Check: func(t *testing.T, r *apptest.Response) {
-				for _, d := range queued(t, e) {
+				for _, d := range e.Docs(notify.Collection) {
 					if d["params"].(map[string]any)["errorCode"] == "503" {
 						return
 					}
@@ -209,12 +178,12 @@ func TestAgentAlertQueueDocument(t *testing.T) {
 	origin := map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "owlette.example"}
 
 	t.Run("process crash, flat body", func(t *testing.T) {
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		r := e.Do("POST", alertPath, cred, crash("TouchDesigner.exe", "exit code 3"), origin)
 		if r.StatusCode != 200 || string(r.Raw) != `{"emailSent":true,"recipients":2,"success":true}` {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		id, doc := only(t, e, before)
+		id, doc := e.NewDoc(notify.Collection, before)
 		if c, _ := doc["createdAt"].(time.Time); !c.Equal(e.Clock.Now()) {
 			t.Errorf("createdAt %v, want %v", doc["createdAt"], e.Clock.Now())
 		}
@@ -273,13 +242,13 @@ func TestAgentAlertQueueDocument(t *testing.T) {
 	})
 
 	t.Run("start failure", func(t *testing.T) {
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		b := crash("Resolume.exe", "missing dll")
 		b["eventType"] = "process_start_failed"
 		if r := e.Do("POST", alertPath, cred, b, nil); r.StatusCode != 200 {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, e, before)
+		_, doc := e.NewDoc(notify.Collection, before)
 		if got := doc["email"].(map[string]any)["subject"]; got != "Process failed to start: Resolume.exe on m1" {
 			t.Errorf("subject %q", got)
 		}
@@ -292,12 +261,12 @@ func TestAgentAlertQueueDocument(t *testing.T) {
 	})
 
 	t.Run("connection failure", func(t *testing.T) {
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		r := e.Do("POST", alertPath, cred, connFailure("FIRESTORE_UNAVAILABLE"), nil)
 		if r.StatusCode != 200 || r.JSON["recipients"] != float64(3) {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, e, before)
+		_, doc := e.NewDoc(notify.Collection, before)
 		email := doc["email"].(map[string]any)
 		if email["subject"] != "[ALERT] owlette agent error on m1" || email["template"] != "agent_error" || email["preference"] != "healthAlerts" {
 			t.Errorf("email %v", email)
@@ -319,20 +288,20 @@ func TestAgentAlertQueueDocument(t *testing.T) {
 	})
 
 	t.Run("unknown event type is a connection failure", func(t *testing.T) {
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		b := connFailure("DISK")
 		b["eventType"] = "disk_full"
 		if r := e.Do("POST", alertPath, cred, b, nil); r.StatusCode != 200 {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, e, before)
+		_, doc := e.NewDoc(notify.Collection, before)
 		if doc["webhook"].(map[string]any)["event"] != "machine.offline" || doc["email"].(map[string]any)["preference"] != "healthAlerts" || doc["cortex"] != nil {
 			t.Errorf("doc %v", doc)
 		}
 	})
 
 	t.Run("reference body form is stored canonically", func(t *testing.T) {
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		r := e.Do("POST", alertPath, cred, map[string]any{
 			"type": "process_crash", "siteId": "site-a", "machineId": "m1", "machineName": "Stage PC",
 			"data": map[string]any{"processName": "show.exe", "errorMessage": "segfault", "agentVersion": "2.4.1"},
@@ -340,7 +309,7 @@ func TestAgentAlertQueueDocument(t *testing.T) {
 		if r.StatusCode != 200 {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, e, before)
+		_, doc := e.NewDoc(notify.Collection, before)
 		p := doc["params"].(map[string]any)
 		if p["eventType"] != "process_crash" || p["processName"] != "show.exe" || p["errorMessage"] != "segfault" || p["agentVersion"] != "2.4.1" || p["machineName"] != "Stage PC" {
 			t.Errorf("params %v", p)
@@ -358,15 +327,15 @@ func TestAgentAlertQueueDocument(t *testing.T) {
 		if _, err := e.FS.Doc("sites/site-a/machines/m1").Set(ctx, map[string]any{"cortexStatus": map[string]any{"online": true, "lastHeartbeat": e.Clock.Now().Add(-10 * time.Second)}}, firestore.MergeAll); err != nil {
 			t.Fatal(err)
 		}
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		e.Do("POST", alertPath, cred, crash("live.exe", "x"), nil)
-		if _, doc := only(t, e, before); doc["cortex"] != nil || doc["webhook"] == nil {
+		if _, doc := e.NewDoc(notify.Collection, before); doc["cortex"] != nil || doc["webhook"] == nil {
 			t.Errorf("cortex %v webhook %v", doc["cortex"], doc["webhook"])
 		}
 		e.Clock.Advance(45 * time.Second) // heartbeat now stale
-		before = queued(t, e)
+		before = e.Docs(notify.Collection)
 		e.Do("POST", alertPath, cred, crash("stale.exe", "x"), nil)
-		if _, doc := only(t, e, before); doc["cortex"] == nil {
+		if _, doc := e.NewDoc(notify.Collection, before); doc["cortex"] == nil {
 			t.Error("no cortex part although the local Cortex heartbeat is stale")
 		}
 	})
@@ -375,9 +344,9 @@ func TestAgentAlertQueueDocument(t *testing.T) {
 		if _, err := e.FS.Doc("sites/site-a/settings/cortex").Set(ctx, map[string]any{"autonomousEnabled": false}); err != nil {
 			t.Fatal(err)
 		}
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		e.Do("POST", alertPath, cred, crash("off.exe", "x"), nil)
-		if _, doc := only(t, e, before); doc["cortex"] != nil {
+		if _, doc := e.NewDoc(notify.Collection, before); doc["cortex"] != nil {
 			t.Errorf("cortex %v", doc["cortex"])
 		}
 	})
@@ -402,12 +371,12 @@ func TestAgentAlertWithoutEmail(t *testing.T) {
 	t.Run("Resend not configured", func(t *testing.T) {
 		e.D.Config.ResendAPIKey = ""
 		defer func() { e.D.Config.ResendAPIKey = "re_test_key" }()
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		r := e.Do("POST", alertPath, apptest.WithBearer(f.agentA), crash("x.exe", "boom"), nil)
 		if r.StatusCode != 200 || string(r.Raw) != `{"emailSent":false,"reason":"Resend not configured","success":true}` {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, e, before)
+		_, doc := e.NewDoc(notify.Collection, before)
 		if doc["email"] != nil || doc["webhook"] == nil || doc["cortex"] == nil {
 			t.Errorf("email %v webhook %v cortex %v", doc["email"], doc["webhook"], doc["cortex"])
 		}
@@ -415,12 +384,12 @@ func TestAgentAlertWithoutEmail(t *testing.T) {
 
 	t.Run("no recipients and no admin address", func(t *testing.T) {
 		// site-c does not exist: no assigned user, no owner.
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		r := e.Do("POST", alertPath, apptest.WithBearer(agentC), crashC, nil)
 		if r.StatusCode != 200 || string(r.Raw) != `{"emailSent":false,"reason":"No recipients","success":true}` {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, e, before)
+		_, doc := e.NewDoc(notify.Collection, before)
 		if doc["email"] != nil || doc["webhook"] == nil || doc["cortex"] == nil {
 			t.Errorf("email %v webhook %v cortex %v", doc["email"], doc["webhook"], doc["cortex"])
 		}
@@ -432,14 +401,14 @@ func TestAgentAlertWithoutEmail(t *testing.T) {
 	t.Run("no recipients: the admin address", func(t *testing.T) {
 		e.D.Config.AdminEmail = "ops@example.test"
 		defer func() { e.D.Config.AdminEmail = "" }()
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		b := crash("y.exe", "boom")
 		b["siteId"] = "site-c"
 		r := e.Do("POST", alertPath, apptest.WithBearer(agentC), b, nil)
 		if r.StatusCode != 200 || string(r.Raw) != `{"emailSent":true,"recipients":1,"success":true}` {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, e, before)
+		_, doc := e.NewDoc(notify.Collection, before)
 		want := []any{map[string]any{"uid": "fallback", "email": "ops@example.test", "cc": []any{}}}
 		if got := doc["email"].(map[string]any)["recipients"]; !reflect.DeepEqual(got, want) {
 			t.Errorf("recipients %v", got)

@@ -80,12 +80,12 @@ func TestTrigger(t *testing.T) {
 	})
 
 	t.Run("email and webhook", func(t *testing.T) {
-		before := queued(t, e)
+		before := e.Docs(notify.Collection)
 		r := e.Do("POST", triggerPath, nil, rule("email", "webhook"), secret)
 		if r.StatusCode != 200 || string(r.Raw) != `{"emailSent":true,"success":true,"webhooksFired":1}` {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, e, before)
+		_, doc := e.NewDoc(notify.Collection, before)
 		email := doc["email"].(map[string]any)
 		if email["subject"] != "[CRITICAL] CPU hot — m1" || email["preference"] != "healthAlerts" || email["template"] != "threshold_alert" {
 			t.Errorf("email %v", email)

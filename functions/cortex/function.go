@@ -38,7 +38,7 @@ import (
 	"github.com/owlette/server/shared/ratelimit"
 )
 
-// Name is the function's entry point and service name (shared/routes).
+// Name is the function's entry point and service name (its Spec in functions/registry).
 const Name = "cortex"
 
 // Spec is the function's deployment (functions/registry).
@@ -54,7 +54,7 @@ const CortexSecretHeader = "X-Cortex-Secret"
 
 // ChatDeadline is E52's request deadline: room for a 10-step run whose
 // relayed tools wait up to 40 s each, inside the function's 300 s timeout
-// (shared/routes). A run still going ChatRunMargin before it ends its
+// (its Spec). A run still going ChatRunMargin before it ends its
 // stream with an error part instead of being cut off.
 const (
 	ChatDeadline  = 285 * time.Second

@@ -78,36 +78,6 @@ func crash(site, process string) map[string]any {
 		"machineId": "ws-7", "machineName": "Stage PC", "processName": process, "errorMessage": "exit code 3"}}
 }
 
-func queued(t *testing.T, e *apptest.Env) map[string]map[string]any {
-	t.Helper()
-	snaps, err := e.FS.Collection(notify.Collection).Documents(context.Background()).GetAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]map[string]any{}
-	for _, s := range snaps {
-		out[s.Ref.ID] = s.Data()
-	}
-	return out
-}
-
-// only returns the one queue document written since before.
-func only(t *testing.T, e *apptest.Env, before map[string]map[string]any) (string, map[string]any) {
-	t.Helper()
-	var id string
-	var doc map[string]any
-	n := 0
-	for k, v := range queued(t, e) {
-		if _, ok := before[k]; !ok {
-			id, doc, n = k, v, n+1
-		}
-	}
-	if n != 1 {
-		t.Fatalf("%d new queue documents, want 1", n)
-	}
-	return id, doc
-}
-
 // mail is what the sender makes of a Single e-mail part: To = every
 // recipient, CC = the union of their CCs minus the To list (ignoring case).
 func mail(t *testing.T, doc map[string]any) (to, cc []string) {
@@ -218,7 +188,7 @@ func TestQueueDocument(t *testing.T) {
 	origin := map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "owlette.example"}
 
 	t.Run("process crash", func(t *testing.T) {
-		before := queued(t, f.Env)
+		before := f.Env.Docs(notify.Collection)
 		r := f.Do("POST", path, admin, crash(f.site, "TouchDesigner.exe"), origin)
 		if r.StatusCode != 200 {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
@@ -235,7 +205,7 @@ func TestQueueDocument(t *testing.T) {
 			r.JSON["emailSent"] != true || r.JSON["webhooksFired"] != float64(2) || r.JSON["success"] != true {
 			t.Errorf("response %s: want recipients %v and 2 webhooks (enabled, subscribed, this site)", r.Raw, wantTo)
 		}
-		id, doc := only(t, f.Env, before)
+		id, doc := f.Env.NewDoc(notify.Collection, before)
 		if !strings.HasPrefix(id, "simulated_event_") || doc["dedupeKey"] != id {
 			t.Errorf("id %q dedupeKey %v", id, doc["dedupeKey"])
 		}
@@ -273,12 +243,12 @@ func TestQueueDocument(t *testing.T) {
 	})
 
 	t.Run("machine offline with defaults", func(t *testing.T) {
-		before := queued(t, f.Env)
+		before := f.Env.Docs(notify.Collection)
 		r := f.Do("POST", path, admin, map[string]any{"siteId": f.site, "event": "machine_offline"}, nil)
 		if r.StatusCode != 200 || r.JSON["webhooksFired"] != float64(2) {
 			t.Fatalf("%d %s: want crash-1 and offline-on", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, f.Env, before)
+		_, doc := f.Env.NewDoc(notify.Collection, before)
 		// healthAlerts: the process-alert opt-out does not apply.
 		to, cc := mail(t, doc)
 		if want := sorted(f.member.Email, f.owner.Email, f.optedOut.Email); !reflect.DeepEqual(to, want) {
@@ -305,12 +275,12 @@ func TestQueueDocument(t *testing.T) {
 	})
 
 	t.Run("connection failure", func(t *testing.T) {
-		before := queued(t, f.Env)
+		before := f.Env.Docs(notify.Collection)
 		r := f.Do("POST", path, admin, map[string]any{"siteId": f.site, "event": "connection_failure", "data": map[string]any{"machineName": "Lobby"}}, nil)
 		if r.StatusCode != 200 {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, f.Env, before)
+		_, doc := f.Env.NewDoc(notify.Collection, before)
 		if doc["email"].(map[string]any)["subject"] != "[DEVELOPMENT] [SIMULATED] Connection failure on Lobby" || doc["webhook"].(map[string]any)["event"] != "machine.offline" {
 			t.Errorf("doc %v", doc)
 		}
@@ -318,33 +288,33 @@ func TestQueueDocument(t *testing.T) {
 
 	t.Run("a repeat within the second is one job; a minute later, another", func(t *testing.T) {
 		body := crash(f.site, "repeat.exe")
-		before := queued(t, f.Env)
+		before := f.Env.Docs(notify.Collection)
 		for i := 0; i < 2; i++ {
 			if r := f.Do("POST", path, admin, body, nil); r.StatusCode != 200 || r.JSON["emailSent"] != true {
 				t.Fatalf("%d %s", r.StatusCode, r.Raw)
 			}
 		}
-		only(t, f.Env, before)
+		f.Env.NewDoc(notify.Collection, before)
 		f.Clock.Advance(time.Minute)
-		before = queued(t, f.Env)
+		before = f.Env.Docs(notify.Collection)
 		f.Do("POST", path, admin, body, nil)
-		only(t, f.Env, before)
+		f.Env.NewDoc(notify.Collection, before)
 	})
 
 	t.Run("production label", func(t *testing.T) {
 		f.D.Config.Env = "production"
 		defer func() { f.D.Config.Env = "local" }()
-		before := queued(t, f.Env)
+		before := f.Env.Docs(notify.Collection)
 		f.Do("POST", path, admin, crash(f.site, "prod.exe"), nil)
-		if _, doc := only(t, f.Env, before); !strings.HasPrefix(doc["email"].(map[string]any)["subject"].(string), "[PRODUCTION] [SIMULATED] ") {
+		if _, doc := f.Env.NewDoc(notify.Collection, before); !strings.HasPrefix(doc["email"].(map[string]any)["subject"].(string), "[PRODUCTION] [SIMULATED] ") {
 			t.Errorf("subject %v", doc["email"])
 		}
 	})
 
 	t.Run("subject cannot carry a line break", func(t *testing.T) {
-		before := queued(t, f.Env)
+		before := f.Env.Docs(notify.Collection)
 		f.Do("POST", path, admin, crash(f.site, "evil.exe\r\nBcc: x@example.test"), nil)
-		if _, doc := only(t, f.Env, before); strings.ContainsAny(doc["email"].(map[string]any)["subject"].(string), "\r\n") {
+		if _, doc := f.Env.NewDoc(notify.Collection, before); strings.ContainsAny(doc["email"].(map[string]any)["subject"].(string), "\r\n") {
 			t.Errorf("subject %q", doc["email"].(map[string]any)["subject"])
 		}
 	})
@@ -358,12 +328,12 @@ func TestWithoutEmail(t *testing.T) {
 	t.Run("Resend not configured", func(t *testing.T) {
 		f.D.Config.ResendAPIKey = ""
 		defer func() { f.D.Config.ResendAPIKey = "re_test_key" }()
-		before := queued(t, f.Env)
+		before := f.Env.Docs(notify.Collection)
 		r := f.Do("POST", path, admin, crash(f.site, "x.exe"), nil)
 		if r.StatusCode != 200 || string(r.Raw) != `{"emailSent":false,"event":"process_crash","reason":"Resend not configured","success":true,"webhooksFired":2}` {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, f.Env, before)
+		_, doc := f.Env.NewDoc(notify.Collection, before)
 		if doc["email"] != nil || doc["webhook"] == nil || doc["webhook"].(map[string]any)["event"] != "process.crashed" {
 			t.Errorf("email %v webhook %v", doc["email"], doc["webhook"])
 		}
@@ -377,12 +347,12 @@ func TestWithoutEmail(t *testing.T) {
 	f.set(t, "sites/"+lonely+"/webhooks/h", map[string]any{"enabled": true, "events": []any{"process.crashed"}})
 
 	t.Run("no recipients and no admin address", func(t *testing.T) {
-		before := queued(t, f.Env)
+		before := f.Env.Docs(notify.Collection)
 		r := f.Do("POST", path, admin, crash(lonely, "y.exe"), nil)
 		if r.StatusCode != 200 || string(r.Raw) != `{"emailSent":false,"event":"process_crash","reason":"No recipients","success":true,"webhooksFired":1}` {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, f.Env, before)
+		_, doc := f.Env.NewDoc(notify.Collection, before)
 		if doc["email"] != nil || doc["webhook"] == nil {
 			t.Errorf("email %v webhook %v", doc["email"], doc["webhook"])
 		}
@@ -394,12 +364,12 @@ func TestWithoutEmail(t *testing.T) {
 	t.Run("no recipients: the admin address", func(t *testing.T) {
 		f.D.Config.AdminEmail = "ops@example.test"
 		defer func() { f.D.Config.AdminEmail = "" }()
-		before := queued(t, f.Env)
+		before := f.Env.Docs(notify.Collection)
 		r := f.Do("POST", path, admin, crash(lonely, "z.exe"), nil)
 		if r.StatusCode != 200 || string(r.Raw) != `{"emailSent":true,"event":"process_crash","recipients":["ops@example.test"],"success":true,"webhooksFired":1}` {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		_, doc := only(t, f.Env, before)
+		_, doc := f.Env.NewDoc(notify.Collection, before)
 		want := []any{map[string]any{"uid": "fallback", "email": "ops@example.test", "cc": []any{}}}
 		if got := doc["email"].(map[string]any)["recipients"]; !reflect.DeepEqual(got, want) {
 			t.Errorf("recipients %v", got)

@@ -24,7 +24,7 @@ import (
 	"github.com/owlette/server/shared/ratelimit"
 )
 
-// Name is the function's entry point and service name (shared/routes).
+// Name is the function's entry point and service name (its Spec in functions/registry).
 const Name = "logs"
 
 // Spec is the function's deployment (functions/registry).

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/owlette/server/functions/session"
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/apptest"
+	"github.com/owlette/server/shared/browsertest"
 	sess "github.com/owlette/server/shared/session"
 )
 
@@ -52,19 +52,6 @@ window.passkeyLogin = async () => {
 };
 </script>`
 
-// chromiumPath finds Debian's chromium; the test fails (never skips) when
-// it is missing.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium is not installed: `make test` (make deps) and `.ci/run` install it (apt-get install -y chromium); the passkey browser test needs it")
-	return ""
-}
-
 type apiResult struct {
 	Status int            `json:"status"`
 	Body   map[string]any `json:"body"`
@@ -75,7 +62,6 @@ type apiResult struct {
 // authenticator registers a passkey through the real endpoints, signs out,
 // signs in with the passkey and holds a working __session cookie.
 func TestBrowserPasskeyFlow(t *testing.T) {
-	chromium := chromiumPath(t)
 	e := apptest.New(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -100,21 +86,7 @@ func TestBrowserPasskeyFlow(t *testing.T) {
 	idToken := u.IDToken()
 
 	start := time.Now()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
+	ctx := browsertest.New(t, 90*time.Second)
 
 	if _, err := chromedp.Call(ctx, cdpwebauthn.Enable, cdpwebauthn.EnableParams{}); err != nil {
 		t.Fatalf("WebAuthn.enable: %v", err)

@@ -171,3 +171,62 @@ func TestRoutesAndOperations(t *testing.T) {
 	}
 	t.Logf("%d routes, each with its operation", len(registered))
 }
+
+// TestTagsAreFunctions: the OpenAPI document's tags are exactly the HTTP
+// functions (its route groups), so the docs page lists each group once.
+func TestTagsAreFunctions(t *testing.T) {
+	doc, err := openapi.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags, names []string
+	for _, tag := range doc.Tags {
+		tags = append(tags, tag.Name)
+	}
+	for _, s := range registry.Of(fn.HTTP) {
+		names = append(names, s.Name)
+	}
+	slices.Sort(tags)
+	slices.Sort(names)
+	if !slices.Equal(tags, names) {
+		t.Errorf("tags %v\nHTTP functions %v", tags, names)
+	}
+	if len(names) != 22 {
+		t.Errorf("%d HTTP functions, want the 22 route groups", len(names))
+	}
+}
+
+// TestLookup routes paths the way Hosting's rewrites do: the first matching
+// glob wins, and a path no glob matches reaches no function.
+func TestLookup(t *testing.T) {
+	cases := map[string]string{
+		"/api/auth/session":                         "session",
+		"/api/auth/session/x":                       "",
+		"/api/mfa/verify-login":                     "mfa",
+		"/api/agent/auth/device-code/poll":          "agentauth",
+		"/api/agent/generate-installer":             "agentauth",
+		"/api/agent/alert":                          "alerts",
+		"/api/agent/screenshot":                     "screenshots",
+		"/api/admin/machines":                       "machines",
+		"/api/admin/machines/status/deeper/further": "machines",
+		"/api/admin/processes/p1/launch-mode":       "processes",
+		"/api/admin/deployments/deploy-1/cancel":    "deployments",
+		"/api/admin/sites":                          "sites",
+		"/api/admin/sites/extra":                    "",
+		"/api/admin/keys/create":                    "apikeys",
+		"/api/webhooks/test":                        "webhooks",
+		"/api/webhooks/user-created":                "utilities",
+		"/api/cortex/escalation":                    "cortex",
+		"/api/settings/site-llm-key":                "llmsettings",
+		"/api/cron/health-check":                    "utilities",
+		"/api/admin/tools/execute":                  "commands",
+		"/api/docs/swagger-ui.css":                  "utilities",
+		"/api/unknown":                              "",
+	}
+	for path, want := range cases {
+		s, ok := registry.Lookup(path)
+		if ok != (want != "") || s.Name != want {
+			t.Errorf("%s → %q, want %q", path, s.Name, want)
+		}
+	}
+}

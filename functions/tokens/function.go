@@ -13,7 +13,7 @@ import (
 	"github.com/owlette/server/shared/ratelimit"
 )
 
-// Name is the function's entry point and service name (shared/routes).
+// Name is the function's entry point and service name (its Spec in functions/registry).
 const Name = "tokens"
 
 // Spec is the function's deployment (functions/registry).

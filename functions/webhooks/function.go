@@ -20,7 +20,7 @@ import (
 	"github.com/owlette/server/shared/webhook"
 )
 
-// Name is the function's entry point and service name (shared/routes).
+// Name is the function's entry point and service name (its Spec in functions/registry).
 const Name = "webhooks"
 
 // Spec is the function's deployment (functions/registry).

@@ -1,4 +1,4 @@
-// Command deploy generates Firebase Hosting's rewrites from shared/routes and
+// Command deploy generates Firebase Hosting's rewrites from functions/registry and
 // deploys the Go Cloud Functions (gen2) with gcloud, which the Firebase CLI
 // cannot do for Go.
 //
@@ -47,7 +47,7 @@ func main() {
 const usage = `usage: go run ./scripts/deploy <command> [flags]
 
 commands:
-  hosting     regenerate firebase.json "hosting" from shared/routes (-check: only verify)
+  hosting     regenerate firebase.json "hosting" from functions/registry (-check: only verify)
   functions   stage and deploy the Cloud Functions (and Cloud Scheduler jobs)
   all         functions, then firebase deploy --only hosting,firestore:rules,firestore:indexes,storage
 

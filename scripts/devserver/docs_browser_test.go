@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/owlette/server/functions/registry"
 	"github.com/owlette/server/shared/apptest"
+	"github.com/owlette/server/shared/browsertest"
 	"github.com/owlette/server/shared/fn"
 )
 
@@ -22,12 +21,6 @@ import (
 // group, and a "try it out" call of GET /api/admin/sites with an API key
 // answers 200.
 func TestDocsPageTryItOut(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if chromium, err = exec.LookPath("/usr/bin/chromium"); err != nil {
-			t.Fatal("chromium is not installed (apt-get install -y chromium); the docs page browser test needs it")
-		}
-	}
 	e := apptest.New(t)
 	admin := e.Admin()
 	e.Site("docs-site", "")
@@ -35,22 +28,7 @@ func TestDocsPageTryItOut(t *testing.T) {
 	srv := httptest.NewServer(NewRouter(e.D))
 	defer srv.Close()
 
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelT()
+	ctx := browsertest.New(t, 3*time.Minute)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/api/docs")); err != nil {
 		t.Fatalf("navigate: %v", err)

@@ -1,6 +1,6 @@
 // Command devserver serves every Cloud Function on one local port, routing
 // each /api path with the same table that generates Firebase Hosting's
-// rewrites (shared/routes), so a local run behaves like production. With
+// rewrites (functions/registry), so a local run behaves like production. With
 // -seed it also creates demo data and prints an API key to try.
 package main
 

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/owlette/server/shared/apidocs"
+	"github.com/owlette/server/shared/browsertest"
 	"github.com/owlette/server/shared/openapi"
 )
 
@@ -22,16 +22,6 @@ import (
 // violation, no script error), loads the document from the same origin and
 // lists all 80 operations, and that nothing was fetched from elsewhere.
 func TestBrowserRendersEveryOperation(t *testing.T) {
-	chromium := ""
-	for _, name := range []string{"chromium", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			chromium = p
-			break
-		}
-	}
-	if chromium == "" {
-		t.Fatal("chromium is not installed (apt-get install -y chromium); the docs page browser test needs it")
-	}
 	spec, err := openapi.JSON()
 	if err != nil {
 		t.Fatal(err)
@@ -47,20 +37,8 @@ func TestBrowserRendersEveryOperation(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	// Ending ctx (cancelT) ends the console reader below.
+	ctx, cancelT := context.WithCancel(browsertest.New(t, 90*time.Second))
 	defer cancelT()
 
 	var (

@@ -155,6 +155,38 @@ func (e *Env) Count(path string) int {
 	return len(snaps)
 }
 
+// Docs reads every document of a collection path, by id.
+func (e *Env) Docs(path string) map[string]map[string]any {
+	e.T.Helper()
+	snaps, err := e.FS.Collection(path).Documents(context.Background()).GetAll()
+	if err != nil {
+		e.T.Fatalf("list %s: %v", path, err)
+	}
+	out := make(map[string]map[string]any, len(snaps))
+	for _, s := range snaps {
+		out[s.Ref.ID] = s.Data()
+	}
+	return out
+}
+
+// NewDoc returns the one document of a collection path that is not in
+// before (an earlier Docs); the test fails unless exactly one is new.
+func (e *Env) NewDoc(path string, before map[string]map[string]any) (string, map[string]any) {
+	e.T.Helper()
+	var id string
+	var doc map[string]any
+	n := 0
+	for k, v := range e.Docs(path) {
+		if _, ok := before[k]; !ok {
+			id, doc, n = k, v, n+1
+		}
+	}
+	if n != 1 {
+		e.T.Fatalf("%d new documents in %s, want 1", n, path)
+	}
+	return id, doc
+}
+
 func (e *Env) fatalf(format string, args ...any) {
 	e.T.Helper()
 	e.T.Fatalf("%s", fmt.Sprintf(format, args...))

@@ -110,7 +110,7 @@ type Operation struct {
 	Path        string // template, e.g. "/api/passkeys/{credentialId}"
 	OperationID string
 	ID          string // x-owlette-id: "E01"…"E66", "X01"…"X14"
-	Tag         string // route group (shared/routes function name)
+	Tag         string // route group: the HTTP function serving it (functions/registry)
 	// Guard is x-owlette-guard: the api.md §1.5 guard ("G-ADMIN-SITE"), or
 	// the secret check of an internal endpoint ("G-CRON").
 	Guard string
