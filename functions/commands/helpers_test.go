@@ -5,11 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 
 	"github.com/owlette/server/functions/commands"
 	"github.com/owlette/server/scripts/agentsim/sim"
+	"github.com/owlette/server/scripts/agentsim/sim/simtest"
 	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/shared/testenv"
 )
@@ -113,38 +111,13 @@ func (s *agentStack) startAgent(t testing.TB, machine string, scale float64) *si
 	cfg.API = s.URL + "/api"
 	cfg.ProjectID = s.Project
 	cfg.Scale = scale
-	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("AGENTSIM_LOG") == "1" {
-		cfg.Log = slog.Default()
-	}
-	started := make(chan struct{}, 1)
-	cfg.OnEvent = func(ev sim.Event) {
-		if ev.Kind == sim.EventStarted {
-			select {
-			case started <- struct{}{}:
-			default:
-			}
-		}
-	}
 	// A real agent token (claims role/site_id/machine_id/version) from the
 	// Auth emulator; it stays valid for the whole test, so no refresh.
 	creds := &sim.Credentials{
 		SiteID: s.site, MachineID: machine, RefreshToken: "unused-in-this-test",
 		AccessToken: s.agentToken(s.site, machine), Expiry: time.Now().Add(time.Hour),
 	}
-	a := sim.New(cfg, creds)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not start")
-	}
-	return a
+	return simtest.Start(t, cfg, creds, sim.EventStarted)
 }
 
 // send calls E22 over HTTP with the admin API key.

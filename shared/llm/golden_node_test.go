@@ -8,7 +8,6 @@ package llm_test
 // expected UIMessage.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -282,7 +281,7 @@ func TestRunStreamMatchesSDKBytes(t *testing.T) {
 			t.Run(sc.name+"/"+p, func(t *testing.T) {
 				rec := runOurs(t, sc, p)
 				if got := rec.Body.String(); got != want.Body {
-					t.Errorf("stream differs from the SDK's:\n%s\n--- ours:\n%s\n--- sdk:\n%s", frameDiff(got, want.Body), got, want.Body)
+					t.Errorf("stream differs from the SDK's:\n%s\n--- ours:\n%s\n--- sdk:\n%s", aisdktest.FrameDiff(got, want.Body), got, want.Body)
 				}
 				for name, v := range want.Headers {
 					if got := rec.Header().Get(name); got != v {
@@ -335,40 +334,7 @@ func TestSDKReadsRunStream(t *testing.T) {
 				{"type":"tool-restart_process","toolCallId":"call_2","state":"output-error","input":{"process_name":"TouchDesigner.exe"},"errorText":"Access is denied. <code 5>"},
 				{"type":"step-start"},
 				{"type":"text","text":"The restart failed: access denied.","state":"done"}]}`
-			assertJSONEqual(t, got.Message, want)
+			aisdktest.JSONEqual(t, got.Message, want)
 		})
 	}
-}
-
-func assertJSONEqual(t *testing.T, got json.RawMessage, want string) {
-	t.Helper()
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("got invalid JSON %s: %v", got, err)
-	}
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		t.Fatalf("want invalid JSON %s: %v", want, err)
-	}
-	gb, _ := json.Marshal(g)
-	wb, _ := json.Marshal(w)
-	if !bytes.Equal(gb, wb) {
-		t.Errorf("got  %s\nwant %s", gb, wb)
-	}
-}
-
-func frameDiff(a, b string) string {
-	al, bl := strings.SplitAfter(a, "\n\n"), strings.SplitAfter(b, "\n\n")
-	for i := 0; i < len(al) || i < len(bl); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return fmt.Sprintf("first difference at frame %d:\n ours %s\n sdk  %s", i, strings.TrimSpace(x), strings.TrimSpace(y))
-		}
-	}
-	return "(equal)"
 }

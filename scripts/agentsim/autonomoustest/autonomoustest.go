@@ -14,18 +14,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/firestore"
 
 	"github.com/owlette/server/scripts/agentsim/sim"
+	"github.com/owlette/server/scripts/agentsim/sim/simtest"
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/apptest"
 	"github.com/owlette/server/shared/llm"
@@ -106,45 +104,14 @@ func (s *Stack) Agent(t testing.TB, machine string) *sim.Agent {
 	cfg.ProjectID = s.Project
 	cfg.Scale = Scale
 	cfg.Inventory = false
-	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("AGENTSIM_LOG") == "1" {
-		cfg.Log = slog.Default()
-	}
-	// Ready after the first heartbeat that follows the start: the agent's
-	// start-up flag writes replace the machine document (without online)
-	// and the heartbeat restores it.
-	started := make(chan struct{}, 1)
-	var up atomic.Bool
-	cfg.OnEvent = func(ev sim.Event) {
-		switch ev.Kind {
-		case sim.EventStarted:
-			up.Store(true)
-		case sim.EventHeartbeat:
-			if up.Load() {
-				select {
-				case started <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}
 	creds := &sim.Credentials{
 		SiteID: s.SiteID, MachineID: machine, RefreshToken: "unused-in-this-test",
 		AccessToken: s.AgentToken(s.SiteID, machine), Expiry: time.Now().Add(time.Hour),
 	}
-	a := sim.New(cfg, creds)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatalf("agent %s stopped: %v", machine, err)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("agent %s did not start", machine)
-	}
-	return a
+	// Ready after the first heartbeat that follows the start: the agent's
+	// start-up flag writes replace the machine document (without online)
+	// and the heartbeat restores it.
+	return simtest.Start(t, cfg, creds, sim.EventHeartbeat)
 }
 
 // Post sends a JSON body to the stack over HTTP with cred and header.

@@ -114,7 +114,7 @@ func TestWriterMatchesSDKBytes(t *testing.T) {
 	)
 	sdk := res[0]
 	if got := rec.Body.String(); got != sdk.Body {
-		t.Errorf("bytes differ from the SDK's:\n%s", firstDiff(got, sdk.Body))
+		t.Errorf("bytes differ from the SDK's:\n%s", aisdktest.FrameDiff(got, sdk.Body))
 	}
 	if len(sdk.Headers) != len(Headers) {
 		t.Errorf("SDK headers %v, ours %v", sdk.Headers, Headers)
@@ -135,7 +135,7 @@ func TestWriterMatchesSDKBytes(t *testing.T) {
 	w2.Finish("")
 	w2.Done()
 	if b.String() != res[1].Body {
-		t.Errorf("finish without reason:\n%s", firstDiff(b.String(), res[1].Body))
+		t.Errorf("finish without reason:\n%s", aisdktest.FrameDiff(b.String(), res[1].Body))
 	}
 }
 
@@ -166,7 +166,7 @@ func TestSDKParsesWriterOutput(t *testing.T) {
 		t.Fatalf("the SDK reported errors: %v", got.Errors)
 	}
 	want := `{"id":"msg-1","role":"assistant","parts":[{"type":"step-start"},{"type":"text","text":"Checking <the> ` + "\u2028" + ` machine","state":"done"},{"type":"tool-get_process_list","toolCallId":"call_1","state":"output-available","input":{"10":2,"b":1},"output":{"processes":[{"name":"TouchDesigner.exe","cpu":12.5}]}},{"type":"tool-read_file","toolCallId":"call_2","state":"output-error","input":{"path":"C:\\x"},"errorText":"Access denied"}]}`
-	assertJSONEqual(t, got.Message, want)
+	aisdktest.JSONEqual(t, got.Message, want)
 }
 
 func TestDataStreamLines(t *testing.T) {
@@ -233,43 +233,4 @@ func TestWriterErrorSticks(t *testing.T) {
 	if err := w.TextDelta("a", "b"); err == nil || fw.n != 1 {
 		t.Fatalf("second write: err %v, writes %d; want the first error and no new write", err, fw.n)
 	}
-}
-
-func assertJSONEqual(t *testing.T, got json.RawMessage, want string) {
-	t.Helper()
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatalf("got invalid JSON %s: %v", got, err)
-	}
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		t.Fatalf("want invalid JSON %s: %v", want, err)
-	}
-	gb, _ := json.Marshal(g)
-	wb, _ := json.Marshal(w)
-	if !bytes.Equal(gb, wb) {
-		t.Errorf("got  %s\nwant %s", gb, wb)
-	}
-}
-
-// firstDiff shows where two streams part.
-func firstDiff(a, b string) string {
-	al, bl := strings.SplitAfter(a, "\n\n"), strings.SplitAfter(b, "\n\n")
-	for i := 0; i < len(al) || i < len(bl); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return "frame " + itoa(i) + ":\n ours " + strings.TrimSpace(x) + "\n sdk  " + strings.TrimSpace(y)
-		}
-	}
-	return "(equal)"
-}
-
-func itoa(i int) string {
-	b, _ := json.Marshal(i)
-	return string(b)
 }

@@ -7,10 +7,12 @@ package aisdktest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -94,4 +96,39 @@ func Reads(t testing.TB, cmds ...any) []Read {
 		}
 	}
 	return out
+}
+
+// JSONEqual fails t unless got and want hold the same JSON value.
+func JSONEqual(t testing.TB, got json.RawMessage, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("got invalid JSON %s: %v", got, err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("want invalid JSON %s: %v", want, err)
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	if !bytes.Equal(gb, wb) {
+		t.Errorf("got  %s\nwant %s", gb, wb)
+	}
+}
+
+// FrameDiff shows the first SSE frame where our stream and the SDK's part.
+func FrameDiff(ours, sdk string) string {
+	al, bl := strings.SplitAfter(ours, "\n\n"), strings.SplitAfter(sdk, "\n\n")
+	for i := 0; i < len(al) || i < len(bl); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			return fmt.Sprintf("first difference at frame %d:\n ours %s\n sdk  %s", i, strings.TrimSpace(x), strings.TrimSpace(y))
+		}
+	}
+	return "no difference"
 }
