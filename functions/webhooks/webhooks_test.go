@@ -6,14 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +22,7 @@ import (
 	"github.com/owlette/server/shared/store"
 	"github.com/owlette/server/shared/testenv"
 	"github.com/owlette/server/shared/webhook"
+	"github.com/owlette/server/shared/webhook/webhooktest"
 )
 
 const (
@@ -120,7 +117,7 @@ func withQueryKey(path, key string) string {
 func TestCredentials(t *testing.T) {
 	f := newFixture(t)
 	f.D.Config.WebhookAllowLoopback = true // E47 below targets a loopback receiver
-	rcv := newReceiver(t, 200)
+	rcv := receiver(t, 200)
 	target := f.hook(t, f.site, map[string]any{"url": rcv.URL + "/in", "lastStatus": 7})
 	victim := f.hook(t, f.site, nil) // what refused deletes would remove
 	adminKey := f.admin.APIKey()
@@ -149,7 +146,7 @@ func TestCredentials(t *testing.T) {
 		if got := f.Doc(f.hooksOf(f.site) + "/" + target)["lastStatus"]; got != int64(7) {
 			t.Errorf("lastStatus %v: a refused test send was made", got)
 		}
-		if len(rcv.got()) != 0 {
+		if len(rcv.Deliveries()) != 0 {
 			t.Errorf("receiver called by a refused request")
 		}
 	}
@@ -181,7 +178,7 @@ func TestCredentials(t *testing.T) {
 				}
 			}}})
 	}
-	if got := len(rcv.got()); got != len(admins) {
+	if got := len(rcv.Deliveries()); got != len(admins) {
 		t.Errorf("receiver got %d test sends, want %d", got, len(admins))
 	}
 }
@@ -404,37 +401,12 @@ func TestDelete(t *testing.T) {
 	})
 }
 
-// receiver is a loopback webhook endpoint recording what it gets.
-type receiver struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []received
-}
-
-type received struct {
-	header http.Header
-	body   []byte
-	path   string
-}
-
-func newReceiver(t *testing.T, status int) *receiver {
-	t.Helper()
-	rc := &receiver{}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		rc.reqs = append(rc.reqs, received{r.Header.Clone(), b, r.URL.Path})
-		rc.mu.Unlock()
-		w.WriteHeader(status)
-	}))
-	t.Cleanup(rc.Close)
-	return rc
-}
-
-func (rc *receiver) got() []received {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]received(nil), rc.reqs...)
+// receiver is a loopback webhook target answering status; tests check the
+// signatures themselves against the secret E45 returned.
+func receiver(t *testing.T, status int) *webhooktest.Receiver {
+	r := webhooktest.New(t, "")
+	r.Respond(status)
+	return r
 }
 
 func TestTestSend(t *testing.T) {
@@ -442,8 +414,8 @@ func TestTestSend(t *testing.T) {
 	// Before the first E47 request: the client is made once, on first use.
 	f.D.Config.WebhookAllowLoopback = true
 	admin := apptest.WithAPIKey(f.admin.APIKey())
-	ok := newReceiver(t, 204)
-	failing := newReceiver(t, 500)
+	ok := receiver(t, 204)
+	failing := receiver(t, 500)
 
 	// Created through E45, as an admin would.
 	r := f.Do("POST", listPath, admin, createBody(f.site, "url", ok.URL+"/owlette"), nil)
@@ -462,24 +434,24 @@ func TestTestSend(t *testing.T) {
 		if r.StatusCode != 200 || string(r.Raw) != `{"status":204,"success":true}` {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		got := ok.got()
+		got := ok.Deliveries()
 		if len(got) != 1 {
 			t.Fatalf("%d deliveries", len(got))
 		}
 		d := got[0]
 		m := hmac.New(sha256.New, []byte(secret))
-		m.Write(d.body)
-		if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); d.header.Get("X-owlette-Signature") != want {
-			t.Errorf("X-owlette-Signature %q, want %q", d.header.Get("X-owlette-Signature"), want)
+		m.Write(d.Body)
+		if want := "sha256=" + hex.EncodeToString(m.Sum(nil)); d.Header.Get("X-owlette-Signature") != want {
+			t.Errorf("X-owlette-Signature %q, want %q", d.Header.Get("X-owlette-Signature"), want)
 		}
-		if d.header.Get("X-owlette-Event") != "test" || d.header.Get("User-Agent") != "owlette-Webhooks/1.0" || d.path != "/owlette" {
-			t.Errorf("headers %v path %s", d.header, d.path)
+		if d.Header.Get("X-owlette-Event") != "test" || d.Header.Get("User-Agent") != "owlette-Webhooks/1.0" || d.Path != "/owlette" {
+			t.Errorf("headers %v path %s", d.Header, d.Path)
 		}
 		wh, err := standardwebhooks.NewWebhook(signing)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := wh.Verify(d.body, d.header); err != nil {
+		if err := wh.Verify(d.Body, d.Header); err != nil {
 			t.Errorf("Standard Webhooks signature: %v", err)
 		}
 		var body struct {
@@ -487,10 +459,10 @@ func TestTestSend(t *testing.T) {
 			Site  map[string]string
 			Data  map[string]any
 		}
-		if err := json.Unmarshal(d.body, &body); err != nil || body.Event != "process.crashed" ||
+		if err := json.Unmarshal(d.Body, &body); err != nil || body.Event != "process.crashed" ||
 			!reflect.DeepEqual(body.Site, map[string]string{"id": "test", "name": "Test Site"}) ||
 			body.Data["details"] != "This is a test webhook from owlette." {
-			t.Errorf("body %s", d.body)
+			t.Errorf("body %s", d.Body)
 		}
 		doc := f.Doc(path)
 		if lt, ok := doc["lastTriggered"].(time.Time); !ok || time.Since(lt) > time.Minute {
@@ -501,7 +473,7 @@ func TestTestSend(t *testing.T) {
 		}
 		// Each test send is its own message.
 		f.Do("POST", testPath, admin, map[string]any{"webhookId": id, "siteId": f.site}, nil)
-		if got := ok.got(); len(got) != 2 || got[0].header.Get("webhook-id") == got[1].header.Get("webhook-id") {
+		if got := ok.Deliveries(); len(got) != 2 || got[0].Header.Get("webhook-id") == got[1].Header.Get("webhook-id") {
 			t.Errorf("webhook-id repeated across test sends")
 		}
 	})
@@ -522,10 +494,10 @@ func TestTestSend(t *testing.T) {
 		if r := f.Do("POST", testPath, admin, map[string]any{"webhookId": hid, "siteId": f.site}, nil); r.JSON["success"] != true {
 			t.Fatalf("%s", r.Raw)
 		}
-		got := ok.got()
+		got := ok.Deliveries()
 		d := got[len(got)-1]
-		if d.header.Get("X-owlette-Signature") != "" || d.header.Get("webhook-signature") != "" || !strings.Contains(string(d.body), `"blocks":`) {
-			t.Errorf("slack delivery: %v %s", d.header, d.body)
+		if d.Header.Get("X-owlette-Signature") != "" || d.Header.Get("webhook-signature") != "" || !strings.Contains(string(d.Body), `"blocks":`) {
+			t.Errorf("slack delivery: %v %s", d.Header, d.Body)
 		}
 	})
 
@@ -579,13 +551,13 @@ func TestTestSend(t *testing.T) {
 // called.
 func TestTestSendRefusesLoopbackInProduction(t *testing.T) {
 	f := newFixture(t)
-	rcv := newReceiver(t, 200)
+	rcv := receiver(t, 200)
 	hid := f.hook(t, f.site, map[string]any{"url": rcv.URL + "/x"})
 	r := f.Do("POST", testPath, apptest.WithCookie(f.admin.Cookie()), map[string]any{"webhookId": hid, "siteId": f.site}, nil)
 	if r.StatusCode != 200 || r.JSON["success"] != false || r.JSON["status"] != float64(0) || r.JSON["error"] == nil {
 		t.Fatalf("%d %s", r.StatusCode, r.Raw)
 	}
-	if n := len(rcv.got()); n != 0 {
+	if n := len(rcv.Deliveries()); n != 0 {
 		t.Errorf("loopback receiver called %d times", n)
 	}
 	if doc := f.Doc(f.hooksOf(f.site) + "/" + hid); doc["lastStatus"] != int64(0) {

@@ -25,6 +25,7 @@ import (
 // Delivery is one request the receiver got.
 type Delivery struct {
 	Header http.Header
+	Path   string
 	Body   []byte
 	JSON   map[string]any
 	At     time.Time
@@ -43,6 +44,7 @@ type Receiver struct {
 	mu        sync.Mutex
 	failFirst int
 	failWith  int
+	status    int // answer after the failures
 	got       []Delivery
 	notify    chan struct{}
 }
@@ -51,10 +53,17 @@ type Receiver struct {
 // webhook secret, as E45 generates).
 func New(t testing.TB, secret string) *Receiver {
 	t.Helper()
-	r := &Receiver{Secret: secret, notify: make(chan struct{}, 1024)}
+	r := &Receiver{Secret: secret, status: http.StatusOK, notify: make(chan struct{}, 1024)}
 	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.Close)
 	return r
+}
+
+// Respond makes every delivery after any FailFirst ones answer status.
+func (r *Receiver) Respond(status int) {
+	r.mu.Lock()
+	r.status = status
+	r.mu.Unlock()
 }
 
 // FailFirst makes the next n deliveries answer status.
@@ -66,7 +75,7 @@ func (r *Receiver) FailFirst(n, status int) {
 
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
-	d := Delivery{Header: req.Header.Clone(), Body: body, At: time.Now()}
+	d := Delivery{Header: req.Header.Clone(), Path: req.URL.Path, Body: body, At: time.Now()}
 	_ = json.Unmarshal(body, &d.JSON)
 	mac := hmac.New(sha256.New, []byte(r.Secret))
 	mac.Write(body)
@@ -78,7 +87,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		d.StandardErr = err
 	}
 	r.mu.Lock()
-	d.Status = http.StatusOK
+	d.Status = r.status
 	if r.failFirst > 0 {
 		r.failFirst--
 		d.Status = r.failWith
