@@ -16,17 +16,7 @@ func TestChatBadInput(t *testing.T) {
 	s.Set(t, "sites/site-b/machines/OFF", map[string]any{"online": false})
 	member := apptest.WithCookie(s.Ten.Member.Cookie())
 	admin := apptest.WithCookie(s.Ten.Admin.Cookie())
-	with := func(kv ...any) map[string]any {
-		b := chatBody("ON", "hello")
-		for i := 0; i < len(kv); i += 2 {
-			if kv[i+1] == nil {
-				delete(b, kv[i].(string))
-			} else {
-				b[kv[i].(string)] = kv[i+1]
-			}
-		}
-		return b
-	}
+	with := func(kv ...any) map[string]any { return apptest.Override(chatBody("ON", "hello"), kv...) }
 	msg := func(role string, content any) []any { return []any{map[string]any{"role": role, "content": content}} }
 	big := strings.Repeat("x", 20<<10)
 	errHas := func(sub string) func(*testing.T, *apptest.Response) {
@@ -88,15 +78,7 @@ func TestOtherRoutesBadInput(t *testing.T) {
 		}
 	}
 	e53 := func(kv ...any) map[string]any {
-		b := map[string]any{"siteId": "site-a", "machineId": "M1", "processName": "TD", "eventType": "process_crash"}
-		for i := 0; i < len(kv); i += 2 {
-			if kv[i+1] == nil {
-				delete(b, kv[i].(string))
-			} else {
-				b[kv[i].(string)] = kv[i+1]
-			}
-		}
-		return b
+		return apptest.Override(map[string]any{"siteId": "site-a", "machineId": "M1", "processName": "TD", "eventType": "process_crash"}, kv...)
 	}
 	s.Run(t, []apptest.Scenario{
 		{Name: "E54 apiKey missing", Method: "POST", Path: "/api/cortex/provision-key", Cred: member, Body: map[string]any{"siteId": "site-a", "machineId": "M1"}, Status: 400},

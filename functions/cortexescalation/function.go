@@ -1,6 +1,6 @@
 // Package cortexescalation is the "cortexescalation" Cloud Function, the
 // schedule the original never had (datamodel.md §7.5, §12 item 17): called
-// by Cloud Scheduler every 5 minutes (shared/background), it runs
+// by Cloud Scheduler every 5 minutes (functions/registry), it runs
 // autonomous.Sweep —
 //   - events a machine's local Cortex flagged escalationPending (one
 //     collection-group query, not a scan of every site) become escalation
@@ -20,9 +20,8 @@
 package cortexescalation
 
 import (
-	"time"
-
 	"net/http"
+	"time"
 
 	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/autonomous"
@@ -34,7 +33,7 @@ import (
 )
 
 // Name is the function's entry point, service name and scheduler job id
-// (shared/background).
+// (functions/registry).
 const Name = "cortexescalation"
 
 // Spec is the function's deployment (functions/registry).

@@ -47,7 +47,7 @@ import (
 )
 
 // Name is the function's entry point, service name and local trigger id
-// (shared/background).
+// (functions/registry).
 const Name = autonomous.TriggerName
 
 // Spec is the function's deployment (functions/registry). Its timeout is

@@ -43,7 +43,7 @@ import (
 )
 
 // Name is the function's entry point, service name and local trigger id
-// (shared/background).
+// (functions/registry).
 const Name = "deploymentstatus"
 
 // Spec is the function's deployment (functions/registry).

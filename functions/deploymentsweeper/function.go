@@ -1,6 +1,6 @@
 // Package deploymentsweeper is the "deploymentsweeper" Cloud Function, the
 // original's sweepStaleDeployments (datamodel.md §7.2): called by Cloud
-// Scheduler every 5 minutes (shared/background), it fails deployment targets
+// Scheduler every 5 minutes (functions/registry), it fails deployment targets
 // that are stuck: still pending 15 minutes after the deployment was created
 // (the agent never started) or still downloading, installing or
 // uninstalling after 30 minutes, and re-aggregates the deployment's status.
@@ -27,7 +27,7 @@ import (
 )
 
 // Name is the function's entry point, service name and scheduler job id
-// (shared/background).
+// (functions/registry).
 const Name = "deploymentsweeper"
 
 // Spec is the function's deployment (functions/registry).

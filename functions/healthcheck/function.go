@@ -1,6 +1,6 @@
 // Package healthcheck is the "healthcheck" Cloud Function: the offline
 // health check (datamodel.md §7.4, api.md E63), called by Cloud Scheduler
-// every 5 minutes (shared/background). Machines marked online whose last
+// every 5 minutes (functions/registry). Machines marked online whose last
 // heartbeat is older than 3 minutes alert, at most once an hour each: one
 // e-mail job per site, one machine.offline webhook job per machine
 // (shared/fleetwatch does the work; E63 in functions/utilities runs the
@@ -25,7 +25,7 @@ import (
 )
 
 // Name is the function's entry point, service name and scheduler job id
-// (shared/background).
+// (functions/registry).
 const Name = "healthcheck"
 
 // Spec is the function's deployment (functions/registry).

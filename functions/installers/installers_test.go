@@ -158,15 +158,7 @@ func TestInitiateBadInput(t *testing.T) {
 	f := newFixture(t)
 	cookie := apptest.WithCookie(f.admin.Cookie())
 	body := func(kv ...any) map[string]any {
-		b := map[string]any{"version": "1.2.3", "fileName": "Owlette.exe"}
-		for i := 0; i < len(kv); i += 2 {
-			if kv[i+1] == nil {
-				delete(b, kv[i].(string))
-			} else {
-				b[kv[i].(string)] = kv[i+1]
-			}
-		}
-		return b
+		return apptest.Override(map[string]any{"version": "1.2.3", "fileName": "Owlette.exe"}, kv...)
 	}
 	var scenarios []apptest.Scenario
 	for _, v := range []string{"1.2", "v1.2.3", "1.2.3.4", "1.2.3 ", " 1.2.3", "1.2.3\n", "1..3", "a.b.c", "１.２.３", "1.2.3-beta", "1.2.3/../x", strings.Repeat("1", 70) + ".2.3"} {

@@ -1,5 +1,5 @@
 // Package notifysweeper is the "notifysweeper" Cloud Function, called by
-// Cloud Scheduler every minute (shared/background): it finds notification
+// Cloud Scheduler every minute (functions/registry): it finds notification
 // jobs that need a worker — retries that are due (webhook backoff, Resend
 // outages), leases of workers that died, jobs whose trigger never fired —
 // and processes them (shared/delivery). Callers authenticate with

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -31,6 +32,20 @@ func WithBearer(tok string) Cred {
 
 // Raw marks a request body to be sent verbatim.
 type Raw string
+
+// Override returns a copy of base with key/value pairs applied: a nil value
+// deletes the key. Bad-input tables vary one field of a valid body with it.
+func Override(base map[string]any, kv ...any) map[string]any {
+	b := maps.Clone(base)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(b, kv[i].(string))
+		} else {
+			b[kv[i].(string)] = kv[i+1]
+		}
+	}
+	return b
+}
 
 // Scenario is one request and what must come of it.
 type Scenario struct {

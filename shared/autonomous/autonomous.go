@@ -95,7 +95,7 @@ const (
 )
 
 // JobsCollection holds the job documents the cortexinvestigation trigger
-// fires on (shared/background).
+// fires on (functions/registry).
 const JobsCollection = "cortex_jobs"
 
 // TriggerName is the investigation trigger's function name.
