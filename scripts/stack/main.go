@@ -210,15 +210,32 @@ func authReady(status int, body []byte) bool {
 }
 
 // gcsReady reports whether a `GET /storage/v1/b` answer comes from a GCS
-// JSON API (fake-gcs-server answers {"kind":"storage#buckets",...}).
+// JSON API (fake-gcs-server answers {"kind":"storage#buckets",...}). Only
+// the leading fields are read: on a long-lived stack the bucket list grows
+// past what the probe reads, so the body may be cut short.
 func gcsReady(status int, body []byte) bool {
 	if status != http.StatusOK {
 		return false
 	}
-	var v struct {
-		Kind string `json:"kind"`
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
 	}
-	return json.Unmarshal(body, &v) == nil && v.Kind == "storage#buckets"
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if key == "kind" {
+			kind, err := dec.Token()
+			return err == nil && kind == "storage#buckets"
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return false
+		}
+	}
+	return false
 }
 
 var probeClient = &http.Client{Timeout: 2 * time.Second}

@@ -67,6 +67,10 @@ func TestGCSReady(t *testing.T) {
 		{200, `{"kind":"storage#bucket"}`, false},
 		{404, `{"kind":"storage#buckets"}`, false},
 		{200, `not json`, false},
+		{200, `{"items":[],"kind":"storage#buckets"}`, true},
+		// A long-lived stack's bucket list is cut short by the probe's read.
+		{200, `{"kind":"storage#buckets","items":[{"kind":"storage#bucket","name":"b"},{"kind":"stor`, true},
+		{200, `{"items":[{"kind":"storage#buckets"`, false},
 	} {
 		if got := gcsReady(tc.status, []byte(tc.body)); got != tc.want {
 			t.Errorf("gcsReady(%d, %q) = %v, want %v", tc.status, tc.body, got, tc.want)
