@@ -79,9 +79,11 @@ func route(rt *app.Router, h *handlers) {
 	rt.Handle("POST /api/agent/auth/device-code/poll", guard.Public, ratelimit.API, h.poll, app.AddressCeiling(AddressCeiling))
 }
 
-// AddressCeiling multiplies the per-address budgets of refresh and poll:
-// 120 refreshes an hour per token, 2,400 per address (~2,000 agents behind
-// one NAT refreshing every 55 minutes).
+// AddressCeiling multiplies the per-address budgets of refresh and poll.
+// A valid refresh is charged to its token and its machine (120 an hour
+// each), never to its address, so a fleet behind one NAT refreshes freely;
+// the address counts only failed refreshes, up to 120 × AddressCeiling an
+// hour before a flood of guessed tokens is refused.
 const AddressCeiling = 20
 
 type handlers struct {

@@ -55,9 +55,16 @@ func (h *handlers) refresh(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fail(w, "check the refresh token", err)
 	}
-	// The token is real: charge its own budget (a 429 makes the agent back
-	// off and keep its credentials).
-	if err := app.Gate(r).ChargeKey(ctx, w, "token:"+ref.ID); err != nil {
+	// The token is real: charge its own budget and its machine's (a machine
+	// re-paired keeps its old tokens until they are revoked), never the
+	// address's, which only counts failed refreshes (a fleet behind one NAT
+	// refreshes freely). A 429 makes the agent back off and keep its
+	// credentials.
+	gate := app.Gate(r)
+	if err := gate.ChargeKey(ctx, w, "token:"+ref.ID); err != nil {
+		return err
+	}
+	if err := gate.ChargeKey(ctx, w, "machine:"+id.UID); err != nil {
 		return err
 	}
 	tok, err := h.m.Mint(ctx, id)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,49 +205,188 @@ func closingListener(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// TestRefreshLimitsFollowTheToken: refresh is limited per token (120/h),
-// not per address, behind a ceiling of AddressCeiling×120 per address, so
-// a fleet behind one NAT keeps refreshing (DECISIONS §3 "Limits follow what
-// they protect"), while one token refreshing in a loop is stopped.
+// TestRefreshLimitsFollowTheToken: refresh is limited per token and per
+// machine (120/h each), not per address (DECISIONS §3 "Limits follow what
+// they protect"): one token or machine refreshing in a loop is stopped, its
+// neighbours behind the same address are not.
 func TestRefreshLimitsFollowTheToken(t *testing.T) {
 	f := newFixture(t)
 	nat := map[string]string{"X-Forwarded-For": "198.51.100.200"}
-	// 150 machines behind one address (more than the original's 120/h per
-	// address) each refresh once.
-	for i := range 150 {
-		machine := fmt.Sprintf("NAT-%03d", i)
-		tok := f.refreshToken(t, machine, nil)
-		if i%10 != 0 {
-			continue // minting through the Auth emulator is slow: sample
-		}
-		r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": tok, "machineId": machine}, nat)
-		if r.StatusCode != 200 {
-			t.Fatalf("machine %d behind the NAT: %d %s", i, r.StatusCode, r.Raw)
-		}
+	refresh := func(tok, machine string) *apptest.Response {
+		t.Helper()
+		return f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": tok, "machineId": machine}, nat)
 	}
-	// Unknown tokens from that address cost no shared budget and are
-	// refused in memory once the address ceiling is spent.
-	limit := 120 * AddressCeiling
-	for i := range limit {
-		if r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": fmt.Sprint("guess-", i), "machineId": "X"}, map[string]string{"X-Forwarded-For": "198.51.100.201"}); r.StatusCode != 401 {
-			t.Fatalf("guess %d: %d %s", i, r.StatusCode, r.Raw)
+	gate := f.D.Limiter.Gate(ratelimit.TokenRefresh, AddressCeiling)
+	spend := func(id string) { // a budget's hour, through the route's limiter
+		t.Helper()
+		for i := range 120 {
+			if err := gate.ChargeKey(context.Background(), httptest.NewRecorder(), id); err != nil {
+				t.Fatalf("charge %s %d: %v", id, i, err)
+			}
 		}
-	}
-	if r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": "guess-x", "machineId": "X"}, map[string]string{"X-Forwarded-For": "198.51.100.201"}); r.StatusCode != 429 {
-		t.Fatalf("guess past the address ceiling: %d %s", r.StatusCode, r.Raw)
 	}
 	// One token refreshing in a loop: 120 an hour, then 429 (which the
 	// agent answers by backing off, keeping its credentials).
-	tok := f.refreshToken(t, "LOOPER", nil)
-	// Spend the token's hour through the same limiter the route uses.
-	gate := f.D.Limiter.Gate(ratelimit.TokenRefresh, AddressCeiling)
-	for i := range 120 {
-		if err := gate.ChargeKey(context.Background(), httptest.NewRecorder(), "token:"+agenttoken.Hash(tok)); err != nil {
-			t.Fatalf("charge %d: %v", i, err)
-		}
-	}
-	r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": tok, "machineId": "LOOPER"}, nat)
-	if r.StatusCode != 429 || r.Header.Get("Retry-After") == "" {
+	looper := f.refreshToken(t, "LOOPER", nil)
+	spend("token:" + agenttoken.Hash(looper))
+	r := refresh(looper, "LOOPER")
+	if r.StatusCode != 429 || r.Header.Get("Retry-After") == "" || r.JSON["error"] != "Rate limit exceeded" {
 		t.Fatalf("121st refresh of one token in an hour: %d %s", r.StatusCode, r.Raw)
 	}
+	// A machine's other tokens share its budget.
+	old, current := f.refreshToken(t, "REPAIRED", nil), f.refreshToken(t, "REPAIRED", nil)
+	spend("machine:" + agenttoken.UID(f.site, "REPAIRED"))
+	if r := refresh(current, "REPAIRED"); r.StatusCode != 429 {
+		t.Fatalf("a fresh token of a machine past its budget: %d %s", r.StatusCode, r.Raw)
+	}
+	if r := refresh(old, "REPAIRED"); r.StatusCode != 429 {
+		t.Fatalf("another token of that machine: %d %s", r.StatusCode, r.Raw)
+	}
+	// Their neighbours behind the same address refresh.
+	for _, m := range []string{"NEIGHBOUR-1", "NEIGHBOUR-2"} {
+		if r := refresh(f.refreshToken(t, m, nil), m); r.StatusCode != 200 {
+			t.Fatalf("%s behind the same address: %d %s", m, r.StatusCode, r.Raw)
+		}
+	}
+}
+
+// TestFiveHundredAgentsBehindOneAddress: a venue's 500 machines behind one
+// NAT refresh their tokens at once, far past the original's 120 an hour per
+// address, and every one gets 200: a valid refresh spends its token's and
+// machine's budgets, never the address's. A flood of invalid tokens from one
+// address is still refused, in memory once the address has failed
+// AddressCeiling × 120 times in the hour, and costs no Firestore write.
+func TestFiveHundredAgentsBehindOneAddress(t *testing.T) {
+	f := newFixture(t)
+	const agents, workers = 500, 32
+	nat := map[string]string{"X-Forwarded-For": "203.0.113.150"}
+	type agent struct{ machine, token string }
+	fleet := make([]agent, agents)
+	bw := f.FS.BulkWriter(context.Background())
+	for i := range fleet {
+		machine := fmt.Sprintf("VENUE-%03d", i)
+		tok, ref, err := agenttoken.NewRefreshToken(f.FS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bw.Set(ref, agenttoken.RefreshData(agenttoken.NewIdentity(f.site, machine, "2.0.0"), f.member.UID)); err != nil {
+			t.Fatal(err)
+		}
+		fleet[i] = agent{machine, tok}
+	}
+	bw.End()
+
+	// run sends n requests from workers goroutines and counts the statuses.
+	run := func(n int, req func(i int) *apptest.Response) map[int]int {
+		var mu sync.Mutex
+		got := map[int]int{}
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for i := range next {
+					r := req(i)
+					mu.Lock()
+					got[r.StatusCode]++
+					mu.Unlock()
+					if r.StatusCode != 200 && r.StatusCode != 401 && r.StatusCode != 429 {
+						t.Errorf("request %d: %d %s", i, r.StatusCode, r.Raw)
+					}
+				}
+			})
+		}
+		for i := range n {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		return got
+	}
+
+	f.RPCs.Reset()
+	start := time.Now()
+	got := run(agents, func(i int) *apptest.Response {
+		a := fleet[i]
+		return f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": a.token, "machineId": a.machine}, nat)
+	})
+	took := time.Since(start)
+	if got[200] != agents {
+		t.Fatalf("%d agents behind one address: statuses %v, want %d × 200", agents, got, agents)
+	}
+	t.Logf("%d agents behind one address refreshed in %v: statuses %v; per refresh %.1f read and %.1f write RPCs (token, two budgets, lastUsed)",
+		agents, took.Round(time.Millisecond), got, float64(f.RPCs.Reads())/agents, float64(f.RPCs.Writes())/agents)
+
+	// A few revoked tokens from the same address (agents that will
+	// re-pair) do not stop the others.
+	for i := range 20 {
+		if r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": fmt.Sprint("revoked-", i), "machineId": "GONE"}, nat); r.StatusCode != 401 {
+			t.Fatalf("revoked %d: %d %s", i, r.StatusCode, r.Raw)
+		}
+	}
+	if r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": fleet[0].token, "machineId": fleet[0].machine}, nat); r.StatusCode != 200 {
+		t.Fatalf("an agent after its neighbours' failures: %d %s", r.StatusCode, r.Raw)
+	}
+
+	// A flood of guessed tokens from another address: each costs at most
+	// the lookup of its token until the address's ceiling of failures is
+	// spent, then nothing; never a write.
+	flooder := map[string]string{"X-Forwarded-For": "203.0.113.151"}
+	ceiling := 120 * AddressCeiling
+	f.RPCs.Reset()
+	start = time.Now()
+	got = run(ceiling+500, func(i int) *apptest.Response {
+		return f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": fmt.Sprint("guess-", i), "machineId": "X"}, flooder)
+	})
+	// Requests in flight when the ceiling is reached still get their 401.
+	if got[401] < ceiling || got[401] > ceiling+workers || got[401]+got[429] != ceiling+500 {
+		t.Fatalf("flood of %d guesses: statuses %v, want %d (+ up to %d in flight) × 401, then 429", ceiling+500, got, ceiling, workers)
+	}
+	if w := f.RPCs.Writes(); w != 0 {
+		t.Fatalf("the flood made %d write RPCs: %v", w, f.RPCs.Snapshot())
+	}
+	if reads := f.RPCs.Reads(); reads > got[401] {
+		t.Fatalf("the flood made %d read RPCs for %d lookups", reads, got[401])
+	}
+	t.Logf("flood of %d guessed tokens from one address in %v: statuses %v, %d read and %d write RPCs",
+		ceiling+500, time.Since(start).Round(time.Millisecond), got, f.RPCs.Reads(), f.RPCs.Writes())
+	// The fleet's address is another address.
+	if r := f.Do("POST", refreshPath, nil, map[string]any{"refreshToken": fleet[1].token, "machineId": fleet[1].machine}, nat); r.StatusCode != 200 {
+		t.Fatalf("the fleet during another address's flood: %d %s", r.StatusCode, r.Raw)
+	}
+}
+
+// TestManyAgentsPollingFromOneAddress: agents installed at once behind one
+// address poll their device codes every 5 s; each poll of a real device
+// code spends that code's budget, not the address's, so more polls than the
+// original's 300 an hour per address all get their 202.
+func TestManyAgentsPollingFromOneAddress(t *testing.T) {
+	f := newFixture(t)
+	const agents, rounds = 100, 5
+	codes := make([]string, agents)
+	for i := range codes {
+		r := f.Do("POST", devicePath, nil, map[string]any{"machineId": fmt.Sprintf("NEW-%03d", i), "version": "2.0.0"}, nil)
+		if r.StatusCode != 200 {
+			t.Fatalf("device code %d: %d %s", i, r.StatusCode, r.Raw)
+		}
+		codes[i] = r.JSON["deviceCode"].(string)
+	}
+	nat := map[string]string{"X-Forwarded-For": "203.0.113.160"}
+	var mu sync.Mutex
+	got := map[int]int{}
+	var wg sync.WaitGroup
+	for round := range rounds {
+		for i, c := range codes {
+			wg.Go(func() {
+				r := f.Do("POST", pollPath, nil, map[string]any{"deviceCode": c}, nat)
+				mu.Lock()
+				got[r.StatusCode]++
+				mu.Unlock()
+				if r.StatusCode != 202 {
+					t.Errorf("round %d, agent %d: %d %s", round, i, r.StatusCode, r.Raw)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	t.Logf("%d agents × %d polls from one address: statuses %v", agents, rounds, got)
 }

@@ -2,8 +2,10 @@
 // sign-in step (api.md §1.10, §2.2, E04–E06), enforced by the server
 // (DECISIONS.md §3).
 //
-//   - E04 POST /api/mfa/setup: a new 160-bit secret and its QR code; the
-//     secret waits, encrypted, in mfa_pending/{uid} for 10 minutes.
+//   - E04 POST /api/mfa/setup: a 160-bit secret and its QR code; the
+//     secret waits, encrypted, in mfa_pending/{uid} for 10 minutes. A
+//     second call within 5 minutes, before enrolment, answers the same
+//     secret without a write (the setup page calls it twice).
 //   - E05 POST /api/mfa/verify-setup: a code from the new secret enrols the
 //     user (encrypted secret, hashed backup codes) and revokes the user's
 //     other sessions.

@@ -13,6 +13,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/session"
 	"github.com/owlette/server/shared/store"
 	"github.com/owlette/server/shared/web"
@@ -23,6 +24,12 @@ import (
 // challenge, 32 random bytes in hex.
 func (h *handlers) authenticateOptions(w http.ResponseWriter, r *http.Request) error {
 	if err := h.ready(); err != nil {
+		return err
+	}
+	// Anyone may ask, and each answer stores a challenge: the only request
+	// of the auth class that succeeds without proving anyone, so it spends
+	// the address's budget for such requests (failures spend another).
+	if err := app.Gate(r).Anonymous(w, web.ClientIP(r)); err != nil {
 		return err
 	}
 	assertion, sd, err := h.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationPreferred))
@@ -118,6 +125,10 @@ func (h *handlers) authenticateVerify(w http.ResponseWriter, r *http.Request) er
 	}
 	if cred.Authenticator.CloneWarning {
 		return web.BadRequest("Passkey verification failed: the signature counter did not increase (possible cloned authenticator)")
+	}
+	// A verified passkey spends the user's budget, not the address's.
+	if err := app.Gate(r).ChargeUser(ctx, w, uid); err != nil {
+		return err
 	}
 
 	now := h.d.Now()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/session"
 	"github.com/owlette/server/shared/store"
 	"github.com/owlette/server/shared/web"
@@ -73,6 +74,12 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	days, err := req.duration()
 	if err != nil {
+		return err
+	}
+	// A verified ID token does not spend the address's auth budget (that is
+	// for failed attempts: the dashboard posts here on every page load, an
+	// office shares one address); it spends the user's own, far larger one.
+	if err := app.Gate(r).ChargeUser(ctx, w, tok.UID); err != nil {
 		return err
 	}
 

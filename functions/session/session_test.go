@@ -2,7 +2,9 @@ package session_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/owlette/server/functions/session"
 	"github.com/owlette/server/shared/apptest"
+	"github.com/owlette/server/shared/ratelimit"
 	sess "github.com/owlette/server/shared/session"
 )
 
@@ -166,4 +169,71 @@ func TestUnknownMethodAndPath(t *testing.T) {
 		{Name: "unknown path", Method: "GET", Path: "/api/auth/other", Status: 404},
 		{Name: "preflight", Method: "OPTIONS", Path: "/api/auth/session", Status: 204},
 	})
+}
+
+// TestPageLoadSignInsFromOneAddress: the dashboard posts /api/auth/session
+// on every full page load, and an office shares one address. 50 sign-ins
+// with a valid ID token in a minute from one address all succeed and spend
+// nothing of the address's auth budget, nor any rate-limit write (one write
+// each: the session record); the budget is for what can be guessed, so the
+// 11th failed sign-in of the minute is refused with api.md §1.6's 429. A
+// verified user still has a budget of their own.
+func TestPageLoadSignInsFromOneAddress(t *testing.T) {
+	e := apptest.New(t, session.Register)
+	u := e.Member()
+	tok := u.IDToken()
+	const path = "/api/auth/session"
+	office := map[string]string{"X-Forwarded-For": "203.0.113.20"}
+
+	e.RPCs.Reset()
+	for i := range 50 {
+		r := e.Do("POST", path, nil, map[string]any{"idToken": tok, "userId": u.UID}, office)
+		if r.StatusCode != 200 {
+			t.Fatalf("page load %d: %d %s", i+1, r.StatusCode, r.Raw)
+		}
+		if h := r.Header; h.Get("X-RateLimit-Limit") != "10" || h.Get("X-RateLimit-Remaining") != "10" || h.Get("RateLimit-Policy") != "10;w=60" {
+			t.Fatalf("page load %d headers: %v", i+1, h)
+		}
+		e.Clock.Advance(time.Second)
+	}
+	if w, n := e.RPCs.Writes(), e.Count(sess.Collection); w != 50 || n != 50 {
+		t.Fatalf("50 sign-ins: %d write RPCs, %d session records; want 50 and 50 (no rate-limit writes)", w, n)
+	}
+	if n := e.Count(ratelimit.Collection); n != 0 {
+		t.Fatalf("%d rate-limit documents after valid sign-ins", n)
+	}
+	t.Logf("50 page-load sign-ins from one address in 50 s: all 200, %d write RPCs (session records), %d read RPCs", e.RPCs.Writes(), e.RPCs.Reads())
+
+	// Failures spend the address's budget: 10 a minute, then 429.
+	e.RPCs.Reset()
+	for i := range 10 {
+		if r := e.Do("POST", path, nil, map[string]any{"idToken": "forged"}, office); r.StatusCode != 401 || r.Header.Get("X-RateLimit-Remaining") != fmt.Sprint(10-i) {
+			t.Fatalf("failure %d: %d %s, remaining %s", i+1, r.StatusCode, r.Raw, r.Header.Get("X-RateLimit-Remaining"))
+		}
+	}
+	r := e.Do("POST", path, nil, map[string]any{"idToken": "forged"}, office)
+	if r.StatusCode != 429 || r.JSON["error"] != "Rate limit exceeded" || r.JSON["retryAfter"] == nil || r.JSON["message"] == nil ||
+		r.Header.Get("Retry-After") == "" || r.Header.Get("X-RateLimit-Remaining") != "0" || r.Header.Get("RateLimit-Limit") != "10" {
+		t.Fatalf("11th failure: %d %s %v", r.StatusCode, r.Raw, r.Header)
+	}
+	if w := e.RPCs.Writes(); w != 0 {
+		t.Fatalf("11 failed sign-ins made %d write RPCs", w)
+	}
+
+	// One user's own budget: UserLocal an hour on this instance, then
+	// UserLimit shared; spent here through the route's limiter.
+	v := e.Member()
+	g := e.D.Limiter.Gate(ratelimit.Auth, 1)
+	for range ratelimit.UserLocal + ratelimit.UserLimit {
+		if err := g.ChargeUser(context.Background(), httptest.NewRecorder(), v.UID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = e.Do("POST", path, nil, map[string]any{"idToken": v.IDToken()}, nil)
+	if r.StatusCode != 429 || r.Header.Get("X-RateLimit-Limit") != "600" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("sign-in past the user's budget: %d %s %v", r.StatusCode, r.Raw, r.Header)
+	}
+	if r := e.Do("POST", path, nil, map[string]any{"idToken": tok}, nil); r.StatusCode != 200 {
+		t.Fatalf("another user meanwhile: %d %s", r.StatusCode, r.Raw)
+	}
 }

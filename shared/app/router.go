@@ -53,7 +53,8 @@ func WithDeadline(d time.Duration) Option { return func(o *routeOptions) { o.dea
 
 // AddressCeiling multiplies the per-address budget kept in memory, for
 // routes whose handler charges the real limit per token or machine
-// (ratelimit.Gate.ChargeKey), so that many agents behind one address work.
+// (ratelimit.Gate.ChargeKey); the address then counts failed requests only,
+// so that many agents behind one address work.
 func AddressCeiling(factor int) Option { return func(o *routeOptions) { o.addressFactor = factor } }
 
 // Gate returns the rate-limit gate of the request's route (nil when the
@@ -88,9 +89,9 @@ func (rt *Router) Handle(pattern string, g guard.Guard, limit ratelimit.Class, h
 			return err
 		}
 		var authenticated atomic.Bool
-		charge := func(*guard.Principal) error {
+		charge := func(p *guard.Principal) error {
 			authenticated.Store(true)
-			return gate.Charge(r.Context(), w, ip)
+			return gate.Charge(r.Context(), w, ip, p.UID)
 		}
 		r = r.WithContext(context.WithValue(r.Context(), gateKey{}, gate))
 		r, checked, err := guard.Bind(r, rt.D.Guards, g, charge)

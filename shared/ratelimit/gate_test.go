@@ -64,15 +64,22 @@ func TestGateEnterIsMemoryOnly(t *testing.T) {
 	if snaps, _ := fs.Collection(Collection).Documents(context.Background()).GetAll(); len(snaps) != 0 {
 		t.Fatalf("Enter wrote %d documents", len(snaps))
 	}
-	// The address factor raises the per-address ceiling.
+	// A factor above 1 declares a route limited per token or device: its
+	// address ceiling (×10 here) counts failed requests only.
 	wide := l.Gate(ProcessAlert, 10)
-	for i := range 30 {
+	for i := range 100 {
 		if err := wide.Enter(httptest.NewRecorder(), "203.0.113.9"); err != nil {
-			t.Fatalf("request %d under a ×10 ceiling: %v", i, err)
+			t.Fatalf("request %d on a per-key route was refused by its address: %v", i, err)
 		}
 	}
+	for range 30 {
+		wide.Failed(context.Background(), "203.0.113.9", false)
+	}
 	if err := wide.Enter(httptest.NewRecorder(), "203.0.113.9"); statusOf(err) != 429 {
-		t.Fatalf("31st request under a ×10 ceiling: %v", err)
+		t.Fatalf("after 30 failures under a ×10 ceiling: %v", err)
+	}
+	if n := l.leases.Load(); n != 0 {
+		t.Fatalf("the address ceiling made %d Firestore leases", n)
 	}
 }
 
@@ -91,7 +98,7 @@ func TestGateChargeIsShared(t *testing.T) {
 			g = b
 		}
 		w := httptest.NewRecorder()
-		err := g.Charge(ctx, w, "198.51.100.4")
+		err := g.Charge(ctx, w, "198.51.100.4", "uid-4")
 		if err == nil {
 			allowed++
 		} else if statusOf(err) != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
@@ -116,7 +123,7 @@ func TestGateFailuresOnly(t *testing.T) {
 		if err := g.Enter(httptest.NewRecorder(), ip); err != nil {
 			t.Fatalf("successful requests were limited: %v", err)
 		}
-		if err := g.Charge(ctx, httptest.NewRecorder(), ip); err != nil {
+		if err := g.Charge(ctx, httptest.NewRecorder(), ip, "uid-50"); err != nil {
 			t.Fatalf("a success was charged: %v", err)
 		}
 	}
@@ -143,5 +150,106 @@ func TestGateFailuresOnly(t *testing.T) {
 	clk.Set(hour.Add(2*time.Minute + time.Second))
 	if err := g.Enter(httptest.NewRecorder(), ip); err != nil {
 		t.Fatalf("still refused two windows later: %v", err)
+	}
+}
+
+// TestGateChargeUser: on the auth class a verified caller spends a per-user
+// budget, not the address's: the first UserLocal an hour on an instance
+// cost no Firestore call; past them the shared UserLimit decides, across
+// instances, and its 429 has the §1.6 shape.
+func TestGateChargeUser(t *testing.T) {
+	fs, project := testenv.Firestore(t)
+	clk := newClock(hour.Add(5 * time.Minute))
+	la := newLimiter(fs, clk, false)
+	lb := newLimiter(secondClient(t, project), clk, false)
+	a, b := la.Gate(Auth, 1), lb.Gate(Auth, 1)
+	ctx := context.Background()
+	for i := range UserLocal {
+		if err := a.ChargeUser(ctx, httptest.NewRecorder(), "busy"); err != nil {
+			t.Fatalf("verified request %d: %v", i, err)
+		}
+	}
+	if n := la.leases.Load(); n != 0 {
+		t.Fatalf("%d verified requests made %d Firestore leases, want 0", UserLocal, n)
+	}
+	// Both instances then spend the one shared budget (each until it is
+	// refused: leased tokens one instance holds are not the other's).
+	allowed := 0
+	refused := map[*Gate]bool{}
+	for i := 0; len(refused) < 2; i++ {
+		g := a
+		if i%2 == 1 {
+			g = b
+		}
+		if refused[g] {
+			continue
+		}
+		w := httptest.NewRecorder()
+		err := g.ChargeUser(ctx, w, "busy")
+		if err == nil {
+			allowed++
+			continue
+		}
+		refused[g] = true
+		h := w.Header()
+		if statusOf(err) != 429 || h.Get("Retry-After") != "3300" || h.Get("X-RateLimit-Limit") != "600" || h.Get("RateLimit-Policy") != "600;w=3600" {
+			t.Fatalf("refusal %v, headers %v", err, h)
+		}
+		if e := web.AsError(err); e.Message != "Rate limit exceeded" || e.Fields["retryAfter"] != int64(3300) {
+			t.Fatalf("429 body %+v", e)
+		}
+	}
+	// b's own memory tier let its first UserLocal through too.
+	if want := UserLimit + UserLocal; allowed != want {
+		t.Fatalf("%d verified requests allowed past instance a's memory tier, want %d", allowed, want)
+	}
+	t.Logf("one user: %d on instance a's memory tier, then %d more across two instances; %d+%d leases",
+		UserLocal, allowed, la.leases.Load(), lb.leases.Load())
+	// Another user, and the address budget, are untouched.
+	if err := a.ChargeUser(ctx, httptest.NewRecorder(), "quiet"); err != nil {
+		t.Fatalf("another user: %v", err)
+	}
+	if err := a.Enter(httptest.NewRecorder(), "192.0.2.60"); err != nil {
+		t.Fatalf("the address: %v", err)
+	}
+	// Other classes have no per-user budget.
+	if err := la.Gate(API, 1).ChargeUser(ctx, httptest.NewRecorder(), "busy"); err != nil {
+		t.Fatalf("api class: %v", err)
+	}
+}
+
+// TestGateAnonymous: a request of the auth class that succeeds without
+// proving anyone but costs a write (E09) spends the address in memory,
+// AnonymousFactor times the class budget, apart from the failures.
+func TestGateAnonymous(t *testing.T) {
+	fs, _ := testenv.Firestore(t)
+	clk := newClock(hour.Add(30 * time.Second))
+	l := newLimiter(fs, clk, false)
+	g := l.Gate(Auth, 1)
+	ip := "192.0.2.70"
+	limit := 10 * AnonymousFactor
+	for i := range limit {
+		w := httptest.NewRecorder()
+		if err := g.Anonymous(w, ip); err != nil {
+			t.Fatalf("anonymous request %d: %v", i, err)
+		}
+		if w.Header().Get("X-RateLimit-Limit") != strconv.Itoa(limit) || w.Header().Get("X-RateLimit-Remaining") != strconv.Itoa(limit-i-1) {
+			t.Fatalf("headers %v", w.Header())
+		}
+	}
+	w := httptest.NewRecorder()
+	if err := g.Anonymous(w, ip); statusOf(err) != 429 || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("anonymous request %d: %v %v", limit+1, err, w.Header())
+	}
+	// The failure budget is another counter.
+	if err := g.Enter(httptest.NewRecorder(), ip); err != nil {
+		t.Fatalf("Enter after anonymous requests: %v", err)
+	}
+	if n := l.leases.Load(); n != 0 {
+		t.Fatalf("%d leases", n)
+	}
+	// Classes that spend the address at Enter do nothing more here.
+	if err := l.Gate(API, 1).Anonymous(httptest.NewRecorder(), ip); err != nil {
+		t.Fatal(err)
 	}
 }

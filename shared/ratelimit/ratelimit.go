@@ -93,6 +93,10 @@ const (
 	Upload        Class = "upload"
 	API           Class = "api"
 	ProcessAlert  Class = "processAlert"
+
+	// authUser is not a route class: it is the per-user budget of requests
+	// that proved who they are on a failure-counting class (Gate.ChargeUser).
+	authUser Class = "authUser"
 )
 
 // Collection holds one document per (class, identifier).
@@ -139,6 +143,7 @@ func classes(dev bool) map[Class]*config {
 		{class: Upload, algo: fixed, limit: pick(5, 30), windowMs: 3_600_000, prefix: "upload"},
 		{class: API, algo: fixed, limit: 300, windowMs: 3_600_000, prefix: "api-ops"},
 		{class: ProcessAlert, algo: fixed, limit: 3, windowMs: 3_600_000, prefix: "process-alert"},
+		{class: authUser, algo: sliding, limit: UserLimit, windowMs: 3_600_000, prefix: "auth-user"},
 	}
 	m := make(map[Class]*config, len(list))
 	for i := range list {

@@ -487,7 +487,8 @@ func TestClassTable(t *testing.T) {
 	want := map[bool]map[Class]string{
 		false: {Auth: "sliding 10/60000 auth", TokenExchange: "sliding 60/3600000 token-exchange", TokenRefresh: "sliding 120/3600000 token-refresh",
 			User: "fixed 60/3600000 user-ops", AgentAlert: "fixed 5/3600000 agent-alert", Upload: "fixed 5/3600000 upload",
-			API: "fixed 300/3600000 api-ops", ProcessAlert: "fixed 3/3600000 process-alert"},
+			API: "fixed 300/3600000 api-ops", ProcessAlert: "fixed 3/3600000 process-alert",
+			authUser: "sliding 600/3600000 auth-user"},
 	}
 	want[true] = map[Class]string{}
 	for c, s := range want[false] {

@@ -302,10 +302,11 @@ func TestUsers(t *testing.T) {
 			{"read member's users doc", get(m), who(member, admin)},
 			{"list all users", query("", "users"), who(admin)},
 			{"self update preferences", patch("users/$uid", F("displayName", "Me"), F("preferences.timezone", "UTC"), F("lastSiteId", siteA)), allUsers},
+			// The admin's write changes nothing (TestUsersCannotChangeTheirOwnStanding).
 			{"self update role", patch("users/$uid", F("role", "admin")), who(admin)},
-			{"self update sites", patch("users/$uid", F("sites", []any{siteA, siteB})), who(admin)},
+			{"self update sites", patch("users/$uid", F("sites", []any{siteA, siteB})), nobody},
 			// nodoc's PATCH creates its doc: email is settable at self-creation.
-			{"self update email", patch("users/$uid", F("email", "new@example.test")), who(admin, nodoc)},
+			{"self update email", patch("users/$uid", F("email", "new@example.test")), who(nodoc)},
 			{"member disables own MFA", patch(m, F("mfaEnrolled", false)), who(admin)},
 			{"member removes own MFA secret", patch(m, Del("mfaSecret")), who(admin)},
 			{"member replaces own backup codes", patch(m, F("backupCodes", []any{"x"})), who(admin)},
@@ -318,6 +319,86 @@ func TestUsers(t *testing.T) {
 			{"write own llm settings", patch(m+"/settings/llm", F("model", "claude")), who(member)},
 		}
 	})
+}
+
+// TestUsersCannotChangeTheirOwnStanding is issue 15's attack by the client on
+// its own user: when its Firestore connection stalls, the dashboard
+// overwrites users/{uid} with {role:'user', sites:[], requiresMfaSetup:true}.
+// Nobody, an admin included, may change their own role, sites, email or MFA
+// state, replace their own doc wholesale or delete it; another admin still
+// manages them, and everyone keeps writing their harmless fields.
+func TestUsersCannotChangeTheirOwnStanding(t *testing.T) {
+	t.Parallel()
+	r := newWorld(t)
+	// A second admin; MFA on the first; the member still to set MFA up.
+	const admin2 = "admin2"
+	uid2 := testenv.UniqueID("admin2-")
+	r.add(&actor{name: admin2, uid: uid2, token: r.env.IDTokenFor(uid2, nil)})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const sealed = "c2FsdA==:aXY=:dGFn:Y3Q="
+	r.seedDocs = func(r *rig) map[string]map[string]any {
+		d := fixture(r)
+		a := d["users/"+r.byName[admin].uid]
+		a["mfaEnrolled"], a["mfaSecret"], a["backupCodes"], a["mfaEnrolledAt"], a["requiresMfaSetup"], a["passkeyEnrolled"] =
+			true, sealed, []any{"abc"}, now, false, true
+		a["preferences"] = map[string]any{"timezone": "UTC", "healthAlerts": true}
+		d["users/"+r.byName[member].uid]["requiresMfaSetup"] = true
+		d["users/"+uid2] = map[string]any{"email": "admin2@example.test", "role": "admin", "sites": []any{}, "createdAt": now}
+		return d
+	}
+	r.reset()
+	pA, pA2 := "users/"+r.byName[admin].uid, "users/"+uid2
+	pM, pO, pN := "users/"+r.byName[member].uid, "users/"+r.byName[owner].uid, "users/"+r.byName[nodoc].uid
+	users := plus(allUsers, who(admin2))
+	admins := who(admin, admin2)
+	// The stalled dashboard's write: a set(), the whole document.
+	stall := []field{F("role", "user"), F("sites", []any{}), F("requiresMfaSetup", true)}
+	n := r.run([]rc{
+		// nodoc has no doc: this is its first-login creation.
+		{"stalled dashboard overwrites own users doc", replaceDoc("users/$uid", stall...), who(nodoc)},
+		{"stalled dashboard overwrites the admin's doc", replaceDoc(pA, stall...), who(admin2)},
+		{"admin demotes self", patch(pA, F("role", "user")), who(admin2)},
+		{"admin2 demotes self", patch(pA2, F("role", "user")), who(admin)},
+		{"admin clears own sites", patch(pA, F("sites", []any{siteA})), who(admin2)},
+		{"admin changes own email", patch(pA, F("email", "x@example.test")), who(admin2)},
+		{"admin disables own MFA", patch(pA, F("mfaEnrolled", false)), who(admin2)},
+		{"admin removes own MFA secret", patch(pA, Del("mfaSecret")), who(admin2)},
+		{"admin replaces own backup codes", patch(pA, F("backupCodes", []any{"x"})), who(admin2)},
+		{"admin removes own mfaEnrolledAt", patch(pA, Del("mfaEnrolledAt")), who(admin2)},
+		{"admin sets own requiresMfaSetup", patch(pA, F("requiresMfaSetup", true)), who(admin2)},
+		{"admin clears own passkeyEnrolled", patch(pA, F("passkeyEnrolled", false)), who(admin2)},
+		{"admin deletes own doc", del(pA), who(admin2)},
+		{"admin drops own preferences", patch(pA, Del("preferences")), who(admin2)},
+		{"admin replaces own doc, standing kept, preferences dropped", replaceDoc(pA, F("email", "admin@example.test"), F("role", "admin"),
+			F("sites", []any{}), F("createdAt", now), F("mfaEnrolled", true), F("mfaSecret", sealed), F("backupCodes", []any{"abc"}),
+			F("mfaEnrolledAt", now), F("requiresMfaSetup", false), F("passkeyEnrolled", true)), who(admin2)},
+		{"member deletes own doc", del(pM), admins},
+		{"member removes own MFA", patch(pM, F("mfaEnrolled", false), Del("mfaSecret"), Del("backupCodes")), admins},
+		{"member skips own MFA setup prompt", patch(pM, F("requiresMfaSetup", false)), admins},
+		{"owner sets own mfaEnrolled", patch(pO, F("mfaEnrolled", true)), admins},
+		{"owner sets own mfaSecret", patch(pO, F("mfaSecret", "a:b:c:d")), admins},
+		{"owner sets own backupCodes", patch(pO, F("backupCodes", []any{"x"})), admins},
+		{"owner sets own mfaEnrolledAt", patch(pO, F("mfaEnrolledAt", now)), admins},
+		{"owner sets own passkeyEnrolled", patch(pO, F("passkeyEnrolled", true)), admins},
+		{"self-create with MFA state", replaceDoc(pN, F("email", "n@example.test"), F("role", "user"), F("sites", []any{}),
+			F("mfaEnrolled", true), F("mfaSecret", "a:b:c:d")), admins},
+		{"self-create with a passkey", replaceDoc(pN, F("email", "n@example.test"), F("role", "user"), F("passkeyEnrolled", true)), admins},
+		// What the dashboard writes to its own doc keeps working.
+		{"own preferences, display name, last site and machine", patch("users/$uid", F("displayName", "Me"),
+			F("preferences.temperatureUnit", "F"), F("preferences.timezone", "Europe/Berlin"), F("preferences.timeFormat", "24h"),
+			F("preferences.healthAlerts", false), F("preferences.processAlerts", true), F("preferences.alertCcEmails", []any{"ops@example.test"}),
+			F("preferences.statsExpanded", true), F("preferences.processesExpanded", false),
+			F("lastSiteId", siteA), F("lastMachineIds."+siteA, mA)), users},
+		{"own preferences map replaced", patch("users/$uid", F("preferences", map[string]any{"temperatureUnit": "C", "healthAlerts": true})), users},
+		{"own standing written unchanged with a preference", patch(pA, F("role", "admin"), F("sites", []any{}), F("preferences.timezone", "UTC")), admins},
+		// Another admin manages users.
+		{"promote a member", patch(pM, F("role", "admin")), admins},
+		{"assign a member to sites", patch(pM, F("sites", []any{siteA, siteB})), admins},
+		{"replace a member's doc", replaceDoc(pM, F("email", "member@example.test"), F("role", "user"), F("sites", []any{})), admins},
+		{"create a users doc for someone", replaceDoc("users/someone-new", F("email", "new@example.test"), F("role", "user"), F("sites", []any{siteA})), admins},
+	})
+	cases.Add(int64(n))
+	t.Logf("%d cases", n)
 }
 
 // TestGlobalCollections: installer metadata, system presets and chats.
