@@ -40,7 +40,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/agent/auth/**", "/api/agent/generate-installer"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretSession, config.SecretFirebaseAPIKey},
+	Config:  config.Session | config.AgentTokens,
 }
 
 const (

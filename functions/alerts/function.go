@@ -23,7 +23,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/agent/alert", "/api/alerts/trigger"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretCortex, config.SecretResend},
+	Config:  config.Internal | config.Email,
 }
 
 func init() { Spec.Serve() }

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/owlette/server/functions/apikeys"
+	"github.com/owlette/server/shared/apikey"
 	"github.com/owlette/server/shared/apptest"
-	"github.com/owlette/server/shared/guard"
 )
 
 var keyFormat = regexp.MustCompile(`^owk_[A-Za-z0-9_-]{43}$`)
@@ -39,13 +39,13 @@ func TestCreateListRevoke(t *testing.T) {
 					t.Fatalf("key format: %q", key)
 				}
 				doc := e.Doc("users/" + admin.UID + "/api_keys/" + keyID)
-				if doc["keyHash"] != guard.HashKey(key) || doc["keyPrefix"] != key[:11] || doc["name"] != "CI" || doc["lastUsedAt"] != nil {
+				if doc["keyHash"] != apikey.Hash(key) || doc["keyPrefix"] != key[:11] || doc["name"] != "CI" || doc["lastUsedAt"] != nil {
 					t.Errorf("key doc: %v", doc)
 				}
 				if _, ok := doc["createdAt"].(time.Time); !ok {
 					t.Errorf("createdAt not a timestamp: %T", doc["createdAt"])
 				}
-				idx := e.Doc("api_keys/" + guard.HashKey(key))
+				idx := e.Doc("api_keys/" + apikey.Hash(key))
 				if idx["userId"] != admin.UID || idx["keyId"] != keyID {
 					t.Errorf("index doc: %v", idx)
 				}
@@ -85,7 +85,7 @@ func TestCreateListRevoke(t *testing.T) {
 	})
 
 	t.Run("lastUsedAt is written at most once a minute", func(t *testing.T) {
-		idx := "api_keys/" + guard.HashKey(key)
+		idx := "api_keys/" + apikey.Hash(key)
 		before := e.Doc(idx)["lastUsedAt"]
 		e.Clock.Advance(30 * time.Second)
 		e.Do("GET", "/api/admin/keys", apptest.WithAPIKey(key), nil, nil)
@@ -122,7 +122,7 @@ func TestCreateListRevoke(t *testing.T) {
 		if r.StatusCode != 200 || r.JSON["success"] != true {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
-		if e.Doc("users/"+admin.UID+"/api_keys/"+keyID) != nil || e.Doc("api_keys/"+guard.HashKey(key)) != nil {
+		if e.Doc("users/"+admin.UID+"/api_keys/"+keyID) != nil || e.Doc("api_keys/"+apikey.Hash(key)) != nil {
 			t.Error("key documents remain")
 		}
 		if r := e.Do("GET", "/api/admin/keys", apptest.WithAPIKey(key), nil, nil); r.StatusCode != 401 {

@@ -20,7 +20,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/admin/keys", "/api/admin/keys/**"},
 	Timeout: 30 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session,
 }
 
 // MaxKeysPerUser bounds how many keys one user may hold.

@@ -2,25 +2,23 @@ package apikeys
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"cloud.google.com/go/firestore"
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/owlette/server/shared/apikey"
 	"github.com/owlette/server/shared/guard"
 	"github.com/owlette/server/shared/store"
 	"github.com/owlette/server/shared/web"
 )
 
 func (h handlers) userKeys(uid string) *firestore.CollectionRef {
-	return h.d.Firestore.Collection("users").Doc(uid).Collection("api_keys")
+	return apikey.UserKeys(h.d.Firestore, uid)
 }
 
 type keyView struct {
@@ -75,17 +73,14 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 		return web.Errorf(http.StatusBadRequest, "Field \"name\" must be at most %d characters", MaxNameLength)
 	}
 	ctx := r.Context()
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+	key, err := apikey.New()
+	if err != nil {
 		return web.Internal(err)
 	}
-	key := guard.APIKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	hash := guard.HashKey(key)
-	keyID := uuid.NewString()
 
 	fs := h.d.Firestore
 	quota := fs.Collection(QuotaCollection).Doc(p.UID)
-	err := fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+	err = fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		n, err := h.keyCount(tx, quota, p.UID)
 		if err != nil {
 			return err
@@ -96,19 +91,13 @@ func (h handlers) create(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.Set(quota, map[string]any{"count": n + 1}); err != nil {
 			return err
 		}
-		if err := tx.Create(h.userKeys(p.UID).Doc(keyID), map[string]any{
-			"name": name, "keyHash": hash, "keyPrefix": key[:11],
-			"createdAt": firestore.ServerTimestamp, "lastUsedAt": nil,
-		}); err != nil {
-			return err
-		}
-		return tx.Create(fs.Collection("api_keys").Doc(hash), map[string]any{"userId": p.UID, "keyId": keyID})
+		return key.Create(tx, fs, p.UID, name)
 	}, firestore.MaxAttempts(maxTxAttempts))
 	if err != nil {
 		return txError(err)
 	}
-	h.d.Guards.KeyCreated(hash)
-	return web.OK(w, web.M{"success": true, "key": key, "keyId": keyID, "name": name})
+	h.d.Guards.KeyCreated(key.Hash)
+	return web.OK(w, web.M{"success": true, "key": key.Raw, "keyId": key.ID, "name": name})
 }
 
 // maxTxAttempts lets a burst of parallel creates by one user serialise on
@@ -183,7 +172,7 @@ func (h handlers) revoke(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if hash != "" {
-			if err := tx.Delete(fs.Collection("api_keys").Doc(hash)); err != nil {
+			if err := tx.Delete(apikey.IndexRef(fs, hash)); err != nil {
 				return err
 			}
 		}
@@ -192,5 +181,6 @@ func (h handlers) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return txError(err)
 	}
+	h.d.Guards.KeyRevoked(p.UID, req.KeyID) // refused from the next request on, on this instance
 	return web.OK(w, web.M{"success": true})
 }

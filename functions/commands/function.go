@@ -32,7 +32,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/admin/commands/**", "/api/admin/tools", "/api/admin/tools/**"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session,
 }
 
 func init() { Spec.Serve() }

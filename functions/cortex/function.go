@@ -46,7 +46,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/cortex", "/api/cortex/**"},
 	Timeout: 300 * time.Second,
-	Secrets: []string{config.SecretSession, config.SecretMFA, config.SecretLLM, config.SecretCortex, config.SecretCron, config.SecretResend},
+	Config:  config.Session | config.LLM | config.Internal | config.Cron | config.Email,
 }
 
 // CortexSecretHeader carries CORTEX_INTERNAL_SECRET on E53 and E55.

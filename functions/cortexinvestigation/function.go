@@ -58,7 +58,7 @@ var Spec = fn.Spec{
 	EventType: "google.cloud.firestore.document.v1.created",
 	Document:  Document, Retry: false,
 	Timeout: autonomous.FunctionTimeout,
-	Secrets: []string{config.SecretMFA, config.SecretLLM, config.SecretResend},
+	Config:  config.LLM | config.Email,
 }
 
 // Document is the trigger's path pattern.

@@ -39,6 +39,7 @@ package deploymentstatus
 import (
 	"time"
 
+	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/fn"
 )
 
@@ -52,7 +53,7 @@ var Spec = fn.Spec{
 	EventType: "google.cloud.firestore.document.v1.written",
 	Document:  Document, Retry: true,
 	Timeout: 60 * time.Second,
-	Secrets: nil,
+	Config:  config.None,
 }
 
 // Document is the trigger's path pattern.

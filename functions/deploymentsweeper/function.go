@@ -35,7 +35,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.Scheduled, Register: Register,
 	Cron: "*/5 * * * *", Method: "POST",
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretCron},
+	Config:  config.Cron | config.Scheduler,
 }
 
 func init() { Spec.Serve() }

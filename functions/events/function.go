@@ -23,7 +23,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/admin/events/**"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretSession, config.SecretResend},
+	Config:  config.Session | config.Email,
 }
 
 func init() { Spec.Serve() }

@@ -33,7 +33,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.Scheduled, Register: Register,
 	Cron: "*/5 * * * *", Method: "POST",
 	Timeout: 120 * time.Second,
-	Secrets: []string{config.SecretCron, config.SecretResend},
+	Config:  config.Cron | config.Scheduler | config.Email,
 }
 
 func init() { Spec.Serve() }

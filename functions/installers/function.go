@@ -60,7 +60,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/admin/installer/**"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session | config.Storage,
 }
 
 const (

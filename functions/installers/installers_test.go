@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/owlette/server/functions/installers"
+	"github.com/owlette/server/shared/app"
 	"github.com/owlette/server/shared/apptest"
 )
 
@@ -365,10 +366,10 @@ func TestFinalizeErrors(t *testing.T) {
 	})
 }
 
-// TestSignerFromEnvironment: without an injected signer the group signs
-// with STORAGE_SIGNING_KEY_FILE (PEM or service-account JSON), or under the
+// TestSignerFromConfig: without an injected signer the group signs with
+// STORAGE_SIGNING_KEY_FILE (PEM or service-account JSON), or under the
 // emulator with a throw-away key — never reaching for credentials.
-func TestSignerFromEnvironment(t *testing.T) {
+func TestSignerFromConfig(t *testing.T) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -386,14 +387,17 @@ func TestSignerFromEnvironment(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	initiate := func(t *testing.T) (*fixture, *apptest.Response) {
-		f := newFixtureWith(t, installers.Register)
+	// initiate runs E37 on a group configured with keyFile and account
+	// (STORAGE_SIGNING_KEY_FILE, STORAGE_SIGNING_ACCOUNT).
+	initiate := func(t *testing.T, keyFile, account string) (*fixture, *apptest.Response) {
+		f := newFixtureWith(t, func(rt *app.Router) {
+			rt.D.Config.StorageSigningKeyFile, rt.D.Config.StorageSigningAccount = keyFile, account
+			installers.Register(rt)
+		})
 		return f, f.Do("POST", uploadPath, apptest.WithCookie(f.admin.Cookie()), map[string]any{"version": "1.2.3", "fileName": "o.exe"}, nil)
 	}
 	t.Run("PEM key file and account", func(t *testing.T) {
-		t.Setenv(installers.EnvSigningKeyFile, pemFile)
-		t.Setenv(installers.EnvSigningAccount, "signer@demo.iam.gserviceaccount.com")
-		_, r := initiate(t)
+		_, r := initiate(t, pemFile, "signer@demo.iam.gserviceaccount.com")
 		if r.StatusCode != 200 {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
@@ -403,9 +407,7 @@ func TestSignerFromEnvironment(t *testing.T) {
 		}
 	})
 	t.Run("service-account JSON", func(t *testing.T) {
-		t.Setenv(installers.EnvSigningKeyFile, saFile)
-		t.Setenv(installers.EnvSigningAccount, "")
-		f, r := initiate(t)
+		f, r := initiate(t, saFile, "")
 		if r.StatusCode != 200 {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
@@ -423,8 +425,7 @@ func TestSignerFromEnvironment(t *testing.T) {
 		verifyV2(t, &key.PublicKey, fin.JSON["download_url"].(string))
 	})
 	t.Run("unreadable key file", func(t *testing.T) {
-		t.Setenv(installers.EnvSigningKeyFile, badFile)
-		f, r := initiate(t)
+		f, r := initiate(t, badFile, "")
 		if r.StatusCode != 500 || r.JSON["error"] != "Internal server error" {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}
@@ -433,9 +434,7 @@ func TestSignerFromEnvironment(t *testing.T) {
 		}
 	})
 	t.Run("emulator without key", func(t *testing.T) {
-		t.Setenv(installers.EnvSigningKeyFile, "")
-		t.Setenv(installers.EnvSigningAccount, "")
-		f, r := initiate(t)
+		f, r := initiate(t, "", "")
 		if r.StatusCode != 200 {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)
 		}

@@ -13,20 +13,18 @@ import (
 // STORAGE_SIGNING_ACCOUNT, or nobody (the storage client then asks the
 // metadata server). Nothing is signed here: that needs Google credentials.
 func TestProductionSigner(t *testing.T) {
-	t.Setenv("STORAGE_EMULATOR_HOST", "")
-	t.Setenv(EnvSigningKeyFile, "")
-	d := &app.Deps{Config: &config.Config{ProjectID: "p", Emulators: map[string]string{}}, Log: logging.Default()}
+	d := &app.Deps{Config: &config.Config{Base: config.Base{ProjectID: "p", Emulators: map[string]string{}}, StorageConfig: &config.StorageConfig{}}, Log: logging.Default()}
 	for _, account := range []string{"", "runtime@p.iam.gserviceaccount.com"} {
-		t.Setenv(EnvSigningAccount, account)
+		d.Config.StorageSigningAccount = account
 		src := newSignerSource(nil, d)
 		s, err := src.get()
 		if err != nil || s.SignBytes != nil || s.GoogleAccessID != account || src.emulated {
 			t.Errorf("account %q: signer %+v, err %v, emulated %v", account, s, err, src.emulated)
 		}
 	}
-	// The emulator, named only in the configuration, still means a local key.
+	// The emulator, named in the configuration, means a local key.
 	d.Config.Emulators["STORAGE_EMULATOR_HOST"] = "127.0.0.1:1"
-	t.Setenv(EnvSigningAccount, "")
+	d.Config.StorageSigningAccount = ""
 	src := newSignerSource(nil, d)
 	if s, err := src.get(); err != nil || s.SignBytes == nil || s.GoogleAccessID != "owlette-local-signer@p.iam.gserviceaccount.com" || !src.emulated {
 		t.Errorf("emulated: %+v %v", s, err)

@@ -18,12 +18,14 @@ import (
 	"cloud.google.com/go/storage"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
 )
 
-// Environment variables that configure signing (package documentation).
+// The variables that configure signing (package documentation), read by
+// shared/config into the Storage group.
 const (
-	EnvSigningKeyFile = "STORAGE_SIGNING_KEY_FILE"
-	EnvSigningAccount = "STORAGE_SIGNING_ACCOUNT"
+	EnvSigningKeyFile = config.EnvStorageSigningKeyFile
+	EnvSigningAccount = config.EnvStorageSigningAccount
 )
 
 // Signer signs Cloud Storage URLs.
@@ -95,21 +97,21 @@ func (s *signerSource) get() (*Signer, error) {
 }
 
 // emulated reports whether Storage is fake-gcs-server (the storage client
-// follows the process environment; the configuration records it too).
+// follows STORAGE_EMULATOR_HOST, which the configuration records).
 func emulated(d *app.Deps) bool {
-	return os.Getenv("STORAGE_EMULATOR_HOST") != "" || d.Config.Emulators["STORAGE_EMULATOR_HOST"] != ""
+	return d.Config.Emulators["STORAGE_EMULATOR_HOST"] != ""
 }
 
 // newSignerSource picks the signer: injected, key file, throw-away key
-// under the emulator, or IAM signBlob (package documentation). The
-// environment is read now, at cold start; a key is read or made on first use.
+// under the emulator, or IAM signBlob (package documentation). A key is read
+// or made on first use.
 func newSignerSource(injected *Signer, d *app.Deps) *signerSource {
 	src := &signerSource{emulated: emulated(d)}
 	if injected != nil {
 		src.build = func() (*Signer, error) { return injected, nil }
 		return src
 	}
-	keyFile, account := os.Getenv(EnvSigningKeyFile), os.Getenv(EnvSigningAccount)
+	keyFile, account := d.Config.StorageSigningKeyFile, d.Config.StorageSigningAccount
 	localAccount := "owlette-local-signer@" + d.Config.ProjectID + ".iam.gserviceaccount.com"
 	src.build = func() (*Signer, error) {
 		switch {

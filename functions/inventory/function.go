@@ -25,7 +25,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/admin/software-inventory"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session,
 }
 
 func init() { Spec.Serve() }

@@ -34,7 +34,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/settings/**"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretSession, config.SecretMFA, config.SecretLLM},
+	Config:  config.Session | config.LLM,
 }
 
 // Field limits (the request types' max tags repeat them; a test keeps them

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/owlette/server/shared/apptest"
+	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/llm"
 	"github.com/owlette/server/shared/llmconfig"
 	"github.com/owlette/server/shared/secretbox"
@@ -249,13 +250,14 @@ func TestSiteKey(t *testing.T) {
 }
 
 // TestEncryptionNotConfigured: with neither LLM_ENCRYPTION_KEY nor
-// MFA_ENCRYPTION_KEY the setters answer 500 naming the missing setting,
-// after the credential check and before the body (api.md order).
+// MFA_ENCRYPTION_KEY (the LLM configuration group's key is then empty) the
+// setters answer 500 naming the missing setting, after the credential check
+// and before the body (api.md order).
 func TestEncryptionNotConfigured(t *testing.T) {
 	f := newFixture(t)
 	u, admin := f.Member(), f.Admin()
 	f.store(userDoc(u.UID), "anthropic", "sk-stored", nil)
-	f.D.Config.LLMEncryptionKey, f.D.Config.MFAEncryptionKey = "", ""
+	f.D.Config.LLMEncryptionKey = ""
 	const msg = "LLM key encryption is not configured on the server (LLM_ENCRYPTION_KEY or MFA_ENCRYPTION_KEY)"
 	good := map[string]any{"provider": "anthropic", "apiKey": "sk-1"}
 	f.Run(t, []apptest.Scenario{
@@ -273,7 +275,13 @@ func TestEncryptionNotConfigured(t *testing.T) {
 	}
 
 	t.Run("MFA_ENCRYPTION_KEY alone is enough", func(t *testing.T) {
-		f.D.Config.MFAEncryptionKey = "only-the-mfa-key"
+		// The LLM group falls back to MFA_ENCRYPTION_KEY when it loads.
+		env := map[string]string{"GOOGLE_CLOUD_PROJECT": f.Project, "MFA_ENCRYPTION_KEY": "only-the-mfa-key"}
+		c, err := config.LoadFor(ctx(), func(k string) string { return env[k] }, nil, config.LLM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.D.Config.LLMEncryptionKey = c.LLMEncryptionKey
 		r := f.Do("POST", userKeyPath, cookie(u), good, nil)
 		if r.StatusCode != 200 {
 			t.Fatalf("%d %s", r.StatusCode, r.Raw)

@@ -32,7 +32,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/admin/logs"},
 	Timeout: 30 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session,
 }
 
 const (

@@ -67,7 +67,7 @@ var Spec = fn.Spec{
 	EventType: "google.cloud.firestore.document.v1.written",
 	Document:  Document, Retry: false,
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretResend},
+	Config:  config.Email,
 }
 
 // Document is the trigger's path pattern.

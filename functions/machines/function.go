@@ -29,7 +29,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/admin/machines", "/api/admin/machines/**"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session,
 }
 
 // MaxTargets bounds the machineIds of one update request (the original had

@@ -218,8 +218,8 @@ func TestStatus(t *testing.T) {
 	})
 }
 
-// A machine list costs the key index, the user, the site and one query:
-// four reads and no write in steady state (DECISIONS §4).
+// In steady state a machine list costs its one query: the key, the user and
+// the site are in the instance's memory (DECISIONS §4), and no write.
 func TestListCost(t *testing.T) {
 	f := newFixture(t)
 	for i := 0; i < 20; i++ {
@@ -240,7 +240,8 @@ func TestListCost(t *testing.T) {
 		}
 	}
 	s := f.RPCs.Snapshot()
-	if s["RunQuery"] != n || s["BatchGetDocuments"] < 3*n || s["BatchGetDocuments"] > 3*n+2 || f.RPCs.Writes() > 3 {
+	// Rate-limit leases grow geometrically, so a few lease reads may remain.
+	if s["RunQuery"] != n || s["BatchGetDocuments"] > 3 || f.RPCs.Writes() > 3 {
 		t.Errorf("RPCs for %d lists: %v", n, s)
 	}
 	t.Logf("RPCs for %d lists: %v", n, s)

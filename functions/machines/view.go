@@ -56,23 +56,35 @@ func or(vals ...any) any {
 }
 
 // finite replaces NaN and ±Inf with nil, as JSON.stringify does (and
-// encoding/json would refuse them, failing the whole response).
+// encoding/json would refuse them, failing the whole response). Maps and
+// slices are changed in place, and only where a number is not finite.
 func finite(v any) any {
+	if nonFinite(v) {
+		return nil
+	}
+	return v
+}
+
+// nonFinite reports whether v is a NaN or ±Inf number, after replacing
+// those inside v (maps, slices) with nil.
+func nonFinite(v any) bool {
 	switch x := v.(type) {
 	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil
-		}
+		return math.IsNaN(x) || math.IsInf(x, 0)
 	case map[string]any:
 		for k, e := range x {
-			x[k] = finite(e)
+			if nonFinite(e) {
+				x[k] = nil
+			}
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = finite(e)
+			if nonFinite(e) {
+				x[i] = nil
+			}
 		}
 	}
-	return v
+	return false
 }
 
 // maxJSDate is the largest |ms| a JavaScript Date holds.

@@ -38,7 +38,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/mfa/**"},
 	Timeout: 30 * time.Second,
-	Secrets: []string{config.SecretSession, config.SecretMFA},
+	Config:  config.Session | config.MFA,
 }
 
 // Firestore collections of the group.

@@ -28,7 +28,7 @@ var Spec = fn.Spec{
 	EventType: "google.cloud.firestore.document.v1.created",
 	Document:  Document, Retry: true,
 	Timeout: 120 * time.Second,
-	Secrets: []string{config.SecretCron, config.SecretResend},
+	Config:  config.Cron | config.Email | config.Webhooks,
 }
 
 // Document is the trigger's path pattern.

@@ -28,7 +28,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.Scheduled, Register: Register,
 	Cron: "*/1 * * * *", Method: "POST",
 	Timeout: 120 * time.Second,
-	Secrets: []string{config.SecretCron, config.SecretResend},
+	Config:  config.Cron | config.Scheduler | config.Email | config.Webhooks,
 }
 
 func init() { Spec.Serve() }

@@ -45,7 +45,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/passkeys/**"},
 	Timeout: 30 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session | config.Passkeys,
 }
 
 const (

@@ -28,12 +28,14 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []web.M{}
 	if snaps[0].Exists() {
-		procs, _ := snaps[0].Data()["processes"].([]any)
+		// Only the two fields the answer shows are converted (the machine
+		// document carries every metric).
+		v, _ := snaps[0].DataAtPath(firestore.FieldPath{"processes"})
+		procs, _ := v.([]any)
 		var live map[string]any
 		if snaps[1].Exists() {
-			if m, ok := snaps[1].Data()["metrics"].(map[string]any); ok {
-				live, _ = m["processes"].(map[string]any)
-			}
+			v, _ := snaps[1].DataAtPath(firestore.FieldPath{"metrics", "processes"})
+			live, _ = v.(map[string]any)
 		}
 		for i, p := range procs {
 			if m, ok := p.(map[string]any); ok {

@@ -21,7 +21,8 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
 
 // TestRegistry: the one list of functions agrees with the packages that
 // exist, and every entry is deployable: a valid name equal to its package
-// directory, the fields its kind needs, known secrets, a timeout in range.
+// directory, the fields its kind needs, known configuration and secrets, a
+// timeout in range.
 func TestRegistry(t *testing.T) {
 	seen := map[string]bool{}
 	for _, s := range registry.All {
@@ -32,7 +33,10 @@ func TestRegistry(t *testing.T) {
 		if got := s.Package(); got != "functions/"+s.Name {
 			t.Errorf("%s: code lives in %q, want functions/%s", s.Name, got, s.Name)
 		}
-		for _, sec := range s.Secrets {
+		if s.Config&^config.All != 0 {
+			t.Errorf("%s: unknown configuration groups %b", s.Name, s.Config&^config.All)
+		}
+		for _, sec := range s.Secrets() {
 			if !slices.Contains(config.AllSecrets, sec) {
 				t.Errorf("%s: unknown secret %q", s.Name, sec)
 			}
@@ -54,6 +58,9 @@ func TestRegistry(t *testing.T) {
 			}
 			if _, err := s.Every(); err != nil {
 				t.Errorf("%s: %v", s.Name, err)
+			}
+			if !s.Config.Has(config.Cron | config.Scheduler) {
+				t.Errorf("%s: a schedule authenticates its caller with guard.Cron: it needs config.Cron and config.Scheduler", s.Name)
 			}
 		}
 		if s.Timeout <= 0 || s.Timeout > max {

@@ -29,7 +29,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/agent/screenshot", "/api/admin/screenshots"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session | config.Storage,
 }
 
 const (

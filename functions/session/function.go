@@ -21,7 +21,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/auth/session"},
 	Timeout: 30 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session,
 }
 
 func init() { Spec.Serve() }

@@ -21,7 +21,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/admin/tokens/**"},
 	Timeout: 30 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session,
 }
 
 // Collection holds agent refresh tokens, keyed by the SHA-256 hex of the token.

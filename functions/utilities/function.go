@@ -24,7 +24,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/cron/**", "/api/test-email", "/api/webhooks/user-created", "/api/unsubscribe", "/api/bug-report", "/api/openapi", "/api/admin/fetch-td-version", "/api/admin/email/config", DocsPath, DocsPath + "/**"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretSession, config.SecretCron, config.SecretResend},
+	Config:  config.Session | config.Cron | config.Email | config.TouchDesigner,
 }
 
 func init() { Spec.Serve() }

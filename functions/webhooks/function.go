@@ -28,7 +28,7 @@ var Spec = fn.Spec{
 	Name: Name, Kind: fn.HTTP, Register: Register,
 	Paths:   []string{"/api/admin/webhooks", "/api/webhooks/test"},
 	Timeout: 60 * time.Second,
-	Secrets: []string{config.SecretSession},
+	Config:  config.Session | config.Webhooks,
 }
 
 func init() { Spec.Serve() }

@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -24,8 +23,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
-
-	"github.com/owlette/server/shared/guard"
+	"github.com/owlette/server/shared/apikey"
 )
 
 func main() {
@@ -200,21 +198,19 @@ func benchKey(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer fs.Close()
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	key := guard.APIKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	key, err := apikey.New()
+	if err != nil {
+		return "", err
+	}
 	uid := "bench-admin"
 	b := fs.Batch()
 	b.Set(fs.Collection("users").Doc(uid), map[string]any{"email": "bench@owlette.local", "role": "admin", "sites": []string{}})
-	b.Set(fs.Collection("users").Doc(uid).Collection("api_keys").Doc("bench"), map[string]any{
-		"name": "bench", "keyHash": guard.HashKey(key), "keyPrefix": key[:11], "createdAt": firestore.ServerTimestamp, "lastUsedAt": nil,
-	})
-	b.Set(fs.Collection("api_keys").Doc(guard.HashKey(key)), map[string]any{"userId": uid, "keyId": "bench"})
+	key.Add(b, fs, uid, "bench")
 	for i := 0; i < 10; i++ {
 		b.Set(fs.Collection("sites").Doc(fmt.Sprintf("bench-site-%02d", i)), map[string]any{"name": fmt.Sprintf("Bench %02d", i), "createdAt": time.Now()})
 	}
 	_, err = b.Commit(ctx)
-	return key, err
+	return key.Raw, err
 }
 
 func freeAddr() (string, error) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/owlette/server/functions/registry"
+	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/fn"
 )
 
@@ -204,7 +205,7 @@ func TestDryRunCommands(t *testing.T) {
 		" --source=" + filepath.Join(stageRoot, "commands") +
 		" --entry-point=commands --trigger-http --allow-unauthenticated --timeout=60s --concurrency=80 --cpu=1" +
 		" --memory=512Mi --min-instances=0 --max-instances=10" +
-		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,STORAGE_BUCKET=owlette-prod.firebasestorage.app,OWLETTE_ENV=production" +
+		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,OWLETTE_ENV=production" +
 		// Each function gets only its own secrets (DECISIONS §4).
 		" --set-secrets=SESSION_SECRET=session-secret:latest" +
 		" --service-account=api@owlette-prod.iam.gserviceaccount.com --quiet"
@@ -217,7 +218,7 @@ func TestDryRunCommands(t *testing.T) {
 		" '--trigger-event-filters=database=(default)'" +
 		" '--trigger-event-filters-path-pattern=document=sites/{siteId}/machines/{machineId}/commands/completed'" +
 		" --retry --timeout=60s --concurrency=80 --cpu=1 --memory=512Mi --min-instances=0 --max-instances=10" +
-		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,STORAGE_BUCKET=owlette-prod.firebasestorage.app,OWLETTE_ENV=production" +
+		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,OWLETTE_ENV=production" +
 		" --service-account=api@owlette-prod.iam.gserviceaccount.com --trigger-service-account=api@owlette-prod.iam.gserviceaccount.com --quiet"
 	// The sweeper (§7.2): private HTTP function, invokable by the scheduler's
 	// identity only, which it also checks itself.
@@ -226,7 +227,7 @@ func TestDryRunCommands(t *testing.T) {
 		" --source=" + filepath.Join(stageRoot, "deploymentsweeper") +
 		" --entry-point=deploymentsweeper --trigger-http --no-allow-unauthenticated --timeout=60s --concurrency=80 --cpu=1" +
 		" --memory=512Mi --min-instances=0 --max-instances=10" +
-		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,STORAGE_BUCKET=owlette-prod.firebasestorage.app,OWLETTE_ENV=production," +
+		" --set-env-vars=GOOGLE_CLOUD_PROJECT=owlette-prod,OWLETTE_ENV=production," +
 		"SCHEDULER_SERVICE_ACCOUNT=cron@owlette-prod.iam.gserviceaccount.com,SCHEDULER_AUDIENCE=" + sweeperURL +
 		" --set-secrets=CRON_SECRET=cron-secret:latest" +
 		" --service-account=api@owlette-prod.iam.gserviceaccount.com --quiet" +
@@ -605,5 +606,122 @@ func TestDryRunStagesAndCompilesEveryFunction(t *testing.T) {
 	build.Dir = o.Root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("generated root files do not compile: %v\n%s", err, out)
+	}
+}
+
+// flagValue is the value of --name=… in a deploy line ("" when absent).
+func flagValue(line, name string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, "--"+name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// names are the KEY parts of a KEY=VALUE,… list.
+func names(list string) []string {
+	var out []string
+	for _, kv := range strings.Split(list, ",") {
+		if k, _, _ := strings.Cut(kv, "="); k != "" {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Each function gets exactly its own configuration (DECISIONS §4): the
+// variables and secrets of the groups its Spec declares, and of the -env
+// variables only those it reads. sites, say, gets no e-mail or LLM key, no
+// bucket and no scheduler identity.
+func TestEachFunctionGetsOnlyItsOwnConfiguration(t *testing.T) {
+	o := testOptions(t, t.TempDir())
+	o.ExtraEnv = []string{
+		"BASE_URL=https://owlette.app", "RESEND_FROM_EMAIL=alerts@owlette.app", "ADMIN_EMAIL_PROD=ops@owlette.app",
+		"TD_ARCHIVE_URL=https://example.test/archive", "WEBAUTHN_RP_ID=owlette.app", "STORAGE_SIGNING_ACCOUNT=signer@p.iam.gserviceaccount.com",
+		"ANTHROPIC_BASE_URL=https://llm.example.test", "LOG_LEVEL=warn", "TRUSTED_PROXY_HOPS=2",
+	}
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	o.Out = &out
+	o.stageFn = func(_, stageRoot string, t Target) (string, error) { return filepath.Join(stageRoot, t.Name), nil }
+	steps, err := planFunctions(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := execute(context.Background(), o, steps); err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 3 && f[0] == "gcloud" && f[2] == "deploy" {
+			lines[f[3]] = l
+		}
+	}
+	for _, s := range registry.All {
+		line, ok := lines[s.Name]
+		if !ok {
+			t.Errorf("%s is not deployed", s.Name)
+			continue
+		}
+		wantEnv := []string{"GOOGLE_CLOUD_PROJECT", "OWLETTE_ENV", "LOG_LEVEL", "TRUSTED_PROXY_HOPS"}
+		if s.Config.Has(config.Storage) {
+			wantEnv = append(wantEnv, "STORAGE_BUCKET")
+		}
+		if s.Config.Has(config.Scheduler) {
+			wantEnv = append(wantEnv, "SCHEDULER_SERVICE_ACCOUNT", "SCHEDULER_AUDIENCE")
+		}
+		for _, kv := range o.ExtraEnv {
+			if k, _, _ := strings.Cut(kv, "="); slices.Contains(s.Config.Vars(), k) {
+				wantEnv = append(wantEnv, k)
+			}
+		}
+		slices.Sort(wantEnv)
+		if got := names(flagValue(line, "set-env-vars")); !slices.Equal(got, wantEnv) {
+			t.Errorf("%s (%v): env %v, want %v", s.Name, s.Config, got, wantEnv)
+		}
+		wantSecrets := slices.Sorted(slices.Values(s.Secrets()))
+		if got := names(flagValue(line, "set-secrets")); !slices.Equal(got, wantSecrets) {
+			t.Errorf("%s (%v): secrets %v, want %v", s.Name, s.Config, got, wantSecrets)
+		}
+	}
+
+	// What that means for a few of them.
+	for name, want := range map[string]struct{ env, secrets string }{
+		"sites":      {"GOOGLE_CLOUD_PROJECT=owlette-prod,OWLETTE_ENV=production,LOG_LEVEL=warn,TRUSTED_PROXY_HOPS=2", "SESSION_SECRET=session-secret:latest"},
+		"passkeys":   {"GOOGLE_CLOUD_PROJECT=owlette-prod,OWLETTE_ENV=production,WEBAUTHN_RP_ID=owlette.app,LOG_LEVEL=warn,TRUSTED_PROXY_HOPS=2", "SESSION_SECRET=session-secret:latest"},
+		"installers": {"GOOGLE_CLOUD_PROJECT=owlette-prod,OWLETTE_ENV=production,STORAGE_BUCKET=owlette-prod.firebasestorage.app,STORAGE_SIGNING_ACCOUNT=signer@p.iam.gserviceaccount.com,LOG_LEVEL=warn,TRUSTED_PROXY_HOPS=2", "SESSION_SECRET=session-secret:latest"},
+		"notifications": {"GOOGLE_CLOUD_PROJECT=owlette-prod,OWLETTE_ENV=production,BASE_URL=https://owlette.app,RESEND_FROM_EMAIL=alerts@owlette.app,ADMIN_EMAIL_PROD=ops@owlette.app,LOG_LEVEL=warn,TRUSTED_PROXY_HOPS=2",
+			"CRON_SECRET=cron-secret:latest,RESEND_API_KEY=resend-key:3"},
+		"cortexinvestigation": {"GOOGLE_CLOUD_PROJECT=owlette-prod,OWLETTE_ENV=production,BASE_URL=https://owlette.app,RESEND_FROM_EMAIL=alerts@owlette.app,ADMIN_EMAIL_PROD=ops@owlette.app,ANTHROPIC_BASE_URL=https://llm.example.test,LOG_LEVEL=warn,TRUSTED_PROXY_HOPS=2",
+			"MFA_ENCRYPTION_KEY=mfa-encryption-key:latest,LLM_ENCRYPTION_KEY=llm-encryption-key:latest,RESEND_API_KEY=resend-key:3"},
+		"deploymentstatus": {"GOOGLE_CLOUD_PROJECT=owlette-prod,OWLETTE_ENV=production,LOG_LEVEL=warn,TRUSTED_PROXY_HOPS=2", ""},
+	} {
+		line := lines[name]
+		if got := flagValue(line, "set-env-vars"); got != want.env {
+			t.Errorf("%s env:\n got %s\nwant %s", name, got, want.env)
+		}
+		if got := flagValue(line, "set-secrets"); got != want.secrets {
+			t.Errorf("%s secrets:\n got %s\nwant %s", name, got, want.secrets)
+		}
+	}
+}
+
+// -env takes only variables some function reads, and neither secrets nor
+// what the deploy sets itself.
+func TestExtraEnvChecked(t *testing.T) {
+	for _, kv := range []string{"RESEND_API_KEY=re_x", "SESSION_SECRET=x", "STORAGE_BUCKET=b", "OWLETTE_ENV=local",
+		"FIRESTORE_EMULATOR_HOST=127.0.0.1:1", "NO_SUCH_SETTING=1", "K_SERVICE=x"} {
+		o := &Options{Root: moduleRoot(t), Project: "p", ExtraEnv: []string{kv}}
+		if err := o.defaults(); err == nil {
+			t.Errorf("-env %s accepted", kv)
+		}
+	}
+	o := &Options{Root: moduleRoot(t), Project: "p", ExtraEnv: []string{"BASE_URL=https://x", "LOG_LEVEL=debug", "WEBHOOK_ALLOW_LOOPBACK=false"}}
+	if err := o.defaults(); err != nil {
+		t.Error(err)
 	}
 }

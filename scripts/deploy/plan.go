@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/owlette/server/shared/config"
 )
 
 // Options are the settings of one deploy run.
@@ -26,7 +29,7 @@ type Options struct {
 	StorageBucket     string            // <project>.firebasestorage.app when empty
 	MaxInstances      int               // --max-instances
 	SecretIDs         map[string]string // NAME -> secret id or id:version overrides
-	ExtraEnv          []string          // extra KEY=VALUE plain env vars, appended in order
+	ExtraEnv          []string          // KEY=VALUE plain env vars, each for the functions that read KEY
 	FirestoreLocation string            // Eventarc trigger location of Firestore functions
 	SchedulerSA       string            // OIDC service account of scheduler jobs
 	BaseURL           string            // scheduler target base; https://<project>.web.app when empty
@@ -89,8 +92,12 @@ func (o *Options) defaults() error {
 		o.Out = os.Stdout
 	}
 	for _, kv := range o.ExtraEnv {
-		if !strings.Contains(kv, "=") || strings.Contains(kv, ",") {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || strings.Contains(kv, ",") {
 			return fmt.Errorf("-env %q: want KEY=VALUE without commas", kv)
+		}
+		if err := checkExtraEnv(name); err != nil {
+			return fmt.Errorf("-env %s: %w", name, err)
 		}
 	}
 	for name := range o.SecretIDs {
@@ -139,17 +146,49 @@ func (o *Options) selected(ts []Target, jobs []SchedulerJob) ([]Target, []Schedu
 	return outT, outJ, nil
 }
 
+// deploySet are the variables the deploy sets itself (or the platform
+// does); -env may not name them.
+var deploySet = []string{"GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "FIREBASE_PROJECT_ID", "OWLETTE_ENV", "K_SERVICE",
+	config.EnvStorageBucket, EnvServiceAccount, EnvAudience}
+
+// checkExtraEnv accepts a -env variable a function's configuration reads
+// that is neither a secret (those go by reference) nor one the deploy sets.
+func checkExtraEnv(name string) error {
+	switch {
+	case contains(secretEnv, name):
+		return errors.New("a secret: it is passed by reference from Secret Manager (see -secret)")
+	case contains(deploySet, name):
+		return errors.New("set by the deploy itself (-project, -bucket, -scheduler-service-account)")
+	case strings.HasSuffix(name, "_EMULATOR_HOST"):
+		return errors.New("emulators are for local runs: a function refuses to start on Cloud Run with one set")
+	case !contains(config.BaseVars, name) && !contains(config.All.Vars(), name):
+		return errors.New("no function reads it (shared/config)")
+	}
+	return nil
+}
+
+// envVars are t's own plain variables (DECISIONS §4): the project and
+// environment, the bucket and the scheduler identity when its configuration
+// has those groups, and the -env variables its configuration reads.
 func (o *Options) envVars(t Target) string {
 	vars := []string{
 		"GOOGLE_CLOUD_PROJECT=" + o.Project,
-		"STORAGE_BUCKET=" + o.StorageBucket,
 		"OWLETTE_ENV=production",
 	}
-	if t.Kind == Scheduled {
+	if t.Config.Has(config.Storage) {
+		vars = append(vars, config.EnvStorageBucket+"="+o.StorageBucket)
+	}
+	if t.Config.Has(config.Scheduler) {
 		// What the function checks the scheduler's OIDC token against.
 		vars = append(vars, EnvServiceAccount+"="+o.SchedulerSA, EnvAudience+"="+o.functionURL(t.Name))
 	}
-	return strings.Join(append(vars, o.ExtraEnv...), ",")
+	reads := t.Config.Vars()
+	for _, kv := range o.ExtraEnv {
+		if name, _, _ := strings.Cut(kv, "="); contains(config.BaseVars, name) || contains(reads, name) {
+			vars = append(vars, kv)
+		}
+	}
+	return strings.Join(vars, ",")
 }
 
 // functionURL is a gen2 function's own HTTPS endpoint, which scheduled

@@ -22,19 +22,19 @@ const (
 	defaultMaxIns = 10
 )
 
-// Environment of scheduled functions set by the deploy: the identity and
-// audience of the Cloud Scheduler job's OIDC token, which guard.Cron
-// verifies (shared/config reads them).
+// Environment of the functions that declare the Scheduler group, set by the
+// deploy: the identity and audience of the Cloud Scheduler job's OIDC token,
+// which guard.Cron verifies (shared/config reads them).
 const (
-	EnvServiceAccount = "SCHEDULER_SERVICE_ACCOUNT"
-	EnvAudience       = "SCHEDULER_AUDIENCE"
+	EnvServiceAccount = config.EnvSchedulerAccount
+	EnvAudience       = config.EnvSchedulerAudience
 )
 
 // secretEnv lists the environment variables filled from Secret Manager by
 // reference (--set-secrets NAME=<secret-id>:latest); each function gets only
-// those its fn.Spec declares. The secret id defaults to the lower-kebab form
-// of the name (SESSION_SECRET -> session-secret) and can be overridden with
-// -secret NAME=id[:version].
+// those of the configuration groups its fn.Spec declares. The secret id
+// defaults to the lower-kebab form of the name (SESSION_SECRET ->
+// session-secret) and can be overridden with -secret NAME=id[:version].
 var secretEnv = config.AllSecrets
 
 // Kind says how a function is triggered.
@@ -53,7 +53,8 @@ type Target struct {
 	Package string // module-relative package dir, e.g. "functions/sites"
 	Timeout int    // seconds
 	Memory  string
-	Secrets []string
+	Config  config.Groups // the configuration it reads: its variables and secrets
+	Secrets []string      // Config's secrets
 	Kind    Kind
 
 	// Firestore triggers only.
@@ -70,7 +71,7 @@ func target(s fn.Spec) Target {
 		mem = fn.DefaultMemory
 	}
 	return Target{Name: s.Name, Package: s.Package(), Timeout: int(s.Timeout / time.Second), Memory: mem,
-		Secrets: s.Secrets, Kind: s.Kind, EventType: s.EventType, Document: s.Document, Retry: s.Retry}
+		Config: s.Config, Secrets: s.Secrets(), Kind: s.Kind, EventType: s.EventType, Document: s.Document, Retry: s.Retry}
 }
 
 // SchedulerJob is one Cloud Scheduler job calling an HTTP path of the API.
@@ -145,6 +146,12 @@ func validateTables(ts []Target, jobs []SchedulerJob) error {
 			if !contains(secretEnv, sec) {
 				return fmt.Errorf("function %q: unknown secret %q", t.Name, sec)
 			}
+		}
+		if t.Kind == Scheduled && !t.Config.Has(config.Cron|config.Scheduler) {
+			return fmt.Errorf("function %q is called by Cloud Scheduler: its configuration must include config.Cron and config.Scheduler (it has %v)", t.Name, t.Config)
+		}
+		if t.Kind != Scheduled && t.Config.Has(config.Scheduler) {
+			return fmt.Errorf("function %q: only scheduled functions (called at their own URL, the OIDC audience) take config.Scheduler", t.Name)
 		}
 	}
 	scheduled := map[string]bool{}

@@ -41,8 +41,8 @@ type notifyStack struct {
 func newNotifyStack(t testing.TB) *notifyStack {
 	t.Helper()
 	testenv.Require(t, "FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", relay.EnvVar)
-	if !relay.Healthy(context.Background(), relay.Addr()) {
-		t.Fatalf("no trigger relay on %s: run the tests with `make test`", relay.Addr())
+	if !relay.Healthy(context.Background(), os.Getenv(relay.EnvVar)) {
+		t.Fatalf("no trigger relay on %s: run the tests with `make test`", os.Getenv(relay.EnvVar))
 	}
 	e := apptest.New(t)
 	testenv.LoadRules(t, e.Project)

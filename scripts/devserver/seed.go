@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"strings"
 
 	"cloud.google.com/go/firestore"
 	"firebase.google.com/go/v4/auth"
-	"github.com/google/uuid"
 
 	"github.com/owlette/server/functions/apikeys"
+	"github.com/owlette/server/shared/apikey"
 	"github.com/owlette/server/shared/app"
-	"github.com/owlette/server/shared/guard"
 )
 
 // Demo data identities.
@@ -76,8 +73,7 @@ func ensureAdmin(ctx context.Context, d *app.Deps) (string, error) {
 
 func replaceDevKey(ctx context.Context, d *app.Deps, uid string) (string, error) {
 	fs := d.Firestore
-	keys := fs.Collection("users").Doc(uid).Collection("api_keys")
-	old, err := keys.Where("name", "==", devKeyName).Documents(ctx).GetAll()
+	old, err := apikey.UserKeys(fs, uid).Where("name", "==", devKeyName).Documents(ctx).GetAll()
 	if err != nil {
 		return "", err
 	}
@@ -85,24 +81,21 @@ func replaceDevKey(ctx context.Context, d *app.Deps, uid string) (string, error)
 	for _, s := range old {
 		b.Delete(s.Ref)
 		if h, _ := s.Data()["keyHash"].(string); h != "" {
-			b.Delete(fs.Collection("api_keys").Doc(h))
+			b.Delete(apikey.IndexRef(fs, h))
 		}
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+	key, err := apikey.New()
+	if err != nil {
 		return "", err
 	}
-	key := guard.APIKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	hash, keyID := guard.HashKey(key), uuid.NewString()
-	b.Set(keys.Doc(keyID), map[string]any{"name": devKeyName, "keyHash": hash, "keyPrefix": key[:11], "createdAt": firestore.ServerTimestamp, "lastUsedAt": nil})
-	b.Set(fs.Collection("api_keys").Doc(hash), map[string]any{"userId": uid, "keyId": keyID})
+	key.Add(b, fs, uid, devKeyName)
 	// The key count is rebuilt from the keys on the next create.
 	b.Delete(fs.Collection(apikeys.QuotaCollection).Doc(uid))
 	if _, err := b.Commit(ctx); err != nil {
 		return "", err
 	}
-	d.Guards.KeyCreated(hash)
-	return key, nil
+	d.Guards.KeyCreated(key.Hash)
+	return key.Raw, nil
 }
 
 // Banner tells the developer how to use the running stack.

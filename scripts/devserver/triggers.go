@@ -71,7 +71,7 @@ func withBackground(ctx context.Context, d *app.Deps, api http.Handler, base str
 // the relay now and every reRegisterEvery, logging only changes of state;
 // on shutdown it removes the relay route.
 func keepRegistered(ctx context.Context, log *slog.Logger, project, base string, specs []trigger.Spec) {
-	relayAddr, emulator := relay.Addr(), os.Getenv("FIRESTORE_EMULATOR_HOST")
+	relayAddr, emulator := os.Getenv(relay.EnvVar), os.Getenv("FIRESTORE_EMULATOR_HOST")
 	if relayAddr == "" {
 		log.Warn("Firestore triggers are not delivered: " + relay.EnvVar + " is not set (start the dev server with `make dev`)")
 		return

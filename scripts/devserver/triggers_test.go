@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -88,8 +89,8 @@ func apptestBuild(e *apptest.Env, name string) http.Handler {
 // through the emulator, the relay and the bridge.
 func TestDevServerDeliversTriggers(t *testing.T) {
 	testenv.Require(t, relay.EnvVar)
-	if !relay.Healthy(context.Background(), relay.Addr()) {
-		t.Fatalf("no trigger relay on %s: run the tests with `make test`", relay.Addr())
+	if !relay.Healthy(context.Background(), os.Getenv(relay.EnvVar)) {
+		t.Fatalf("no trigger relay on %s: run the tests with `make test`", os.Getenv(relay.EnvVar))
 	}
 	e := apptest.New(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -134,7 +135,7 @@ func TestDevServerDeliversTriggers(t *testing.T) {
 	cancel()
 	deadline = time.Now().Add(5 * time.Second)
 	for {
-		m, err := relay.Projects(context.Background(), relay.Addr())
+		m, err := relay.Projects(context.Background(), os.Getenv(relay.EnvVar))
 		if err == nil && m[e.Project] == "" {
 			break
 		}
@@ -150,7 +151,7 @@ func waitRegistered(t *testing.T, project, base string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		m, err := relay.Projects(context.Background(), relay.Addr())
+		m, err := relay.Projects(context.Background(), os.Getenv(relay.EnvVar))
 		if err == nil && m[project] == base {
 			return
 		}

@@ -9,13 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/firestore"
-	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/storage"
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/auth"
@@ -88,60 +85,10 @@ func (d *Deps) Storage(ctx context.Context) (*storage.Client, error) {
 	return d.storage, d.storageErr
 }
 
-var (
-	requireMu sync.Mutex
-	required  []string // nil: every secret (a process serving every function)
-)
-
-// Require declares secrets this process's function reads (fn.Spec.Serve
-// calls it from init, before Default): only those are required in
-// production (config.LoadFor).
-func Require(secrets ...string) {
-	requireMu.Lock()
-	defer requireMu.Unlock()
-	if required == nil {
-		required = []string{}
-	}
-	for _, s := range secrets {
-		if !slices.Contains(required, s) {
-			required = append(required, s)
-		}
-	}
-}
-
-func requiredSecrets() []string {
-	requireMu.Lock()
-	defer requireMu.Unlock()
-	if required == nil {
-		return config.AllSecrets
-	}
-	return slices.Clone(required)
-}
-
-// FromEnv loads the configuration and creates the clients from the process
-// environment, requiring the secrets declared with Require (all of them
-// when none was declared).
+// FromEnv loads the configuration of the groups this process's functions
+// declared (config.FromEnv) and creates the clients.
 func FromEnv(ctx context.Context) (*Deps, error) {
-	getenv := config.Environ()
-	// Any *_EMULATOR_HOST, not only the ones config knows, disables token
-	// signature checks somewhere: refuse them all on Cloud Run.
-	if getenv("K_SERVICE") != "" {
-		for _, kv := range os.Environ() {
-			if name, _, _ := strings.Cut(kv, "="); strings.HasSuffix(name, "_EMULATOR_HOST") {
-				return nil, fmt.Errorf("refusing to start on Cloud Run with emulator variable %s set", name)
-			}
-		}
-	}
-	var res config.SecretResolver
-	if config.NeedsResolver(getenv) {
-		sm, err := secretmanager.NewClient(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("secret manager: %w", err)
-		}
-		defer sm.Close()
-		res = config.SecretManager{Client: sm}
-	}
-	cfg, err := config.LoadFor(ctx, getenv, res, requiredSecrets())
+	cfg, err := config.FromEnv(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +96,7 @@ func FromEnv(ctx context.Context) (*Deps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("firestore: %w", err)
 	}
-	fb, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: cfg.ProjectID, StorageBucket: cfg.StorageBucket})
+	fb, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: cfg.ProjectID})
 	if err != nil {
 		return nil, fmt.Errorf("firebase: %w", err)
 	}
@@ -177,7 +124,7 @@ func Default() (*Deps, error) {
 // any emulator variable set, refuses to start instead of serving. It is a
 // no-op elsewhere, so tests and the local server choose their own setup.
 func MustStartOnCloudRun() {
-	if os.Getenv("K_SERVICE") == "" {
+	if !config.OnCloudRun() {
 		return
 	}
 	if _, err := Default(); err != nil {

@@ -7,8 +7,11 @@ package apptest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,18 +85,39 @@ func AuthClient(t testing.TB) *auth.Client {
 	return authClient
 }
 
-// Config is the configuration tests run with.
+// Config is the configuration tests run with: fixed test values, loaded
+// like a function's own configuration (config.LoadFor). In the tests of a
+// function package only the groups its functions declare are loaded
+// (testedGroups), so a function that reads configuration it did not declare
+// fails its own tests; elsewhere every group is. Secrets and settings never
+// come from the developer's environment; the emulator addresses do.
 func Config(project string) *config.Config {
-	return &config.Config{
-		ProjectID: project, Env: "local",
-		SessionSecret: SessionSecret, MFAEncryptionKey: "apptest-mfa-key", LLMEncryptionKey: "apptest-llm-key",
-		CronSecret: "apptest-cron-secret", CortexSecret: "apptest-cortex-secret",
-		FirebaseAPIKey: "fake-api-key", StorageBucket: project + ".appspot.com",
+	env := map[string]string{
+		"GOOGLE_CLOUD_PROJECT": project, "OWLETTE_ENV": "local",
+		config.SecretSession: SessionSecret, config.SecretMFA: "apptest-mfa-key", config.SecretLLM: "apptest-llm-key",
+		config.SecretCron: "apptest-cron-secret", config.SecretCortex: "apptest-cortex-secret",
+		config.SecretFirebaseAPIKey: "fake-api-key", config.EnvStorageBucket: project + ".appspot.com",
 		// The test acts as the trusted front end: the last X-Forwarded-For
 		// entry is the client (Do gives each request its own).
-		TrustedProxyHops: 1,
-		Emulators:        emulators(),
+		"TRUSTED_PROXY_HOPS": "1",
 	}
+	maps.Copy(env, emulators())
+	c, err := config.LoadFor(context.Background(), func(k string) string { return env[k] }, nil, testedGroups())
+	if err != nil {
+		panic("apptest: the test configuration does not load: " + err.Error())
+	}
+	return c
+}
+
+// testedGroups are, when this test binary tests a function package
+// (functions/<name>), the configuration groups declared by the functions it
+// links (that one, and any other whose routes or trigger its tests serve
+// beside it); elsewhere (shared code, tools) every group.
+func testedGroups() config.Groups {
+	if bi, ok := debug.ReadBuildInfo(); ok && strings.HasPrefix(bi.Path, "github.com/owlette/server/functions/") {
+		return config.Declared()
+	}
+	return config.All
 }
 
 // New builds an isolated Env (fresh Firestore project) serving groups.

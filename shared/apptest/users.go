@@ -3,8 +3,6 @@ package apptest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,9 +11,8 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"firebase.google.com/go/v4/auth"
-	"github.com/google/uuid"
 
-	"github.com/owlette/server/shared/guard"
+	"github.com/owlette/server/shared/apikey"
 	"github.com/owlette/server/shared/session"
 	"github.com/owlette/server/shared/testenv"
 )
@@ -103,23 +100,15 @@ func (u *User) CookieWith(mfa string) *http.Cookie {
 	return nil
 }
 
-// APIKey creates an API key for the user, stored exactly as E49 stores it.
+// APIKey creates an API key for the user, stored as E49 stores it (shared/apikey).
 func (u *User) APIKey() string {
 	e := u.env
 	e.T.Helper()
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	key := guard.APIKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	hash, keyID := guard.HashKey(key), uuid.NewString()
-	b := e.FS.Batch()
-	b.Set(e.FS.Collection("users").Doc(u.UID).Collection("api_keys").Doc(keyID), map[string]any{
-		"name": "test", "keyHash": hash, "keyPrefix": key[:11], "createdAt": firestore.ServerTimestamp, "lastUsedAt": nil,
-	})
-	b.Set(e.FS.Collection("api_keys").Doc(hash), map[string]any{"userId": u.UID, "keyId": keyID})
-	if _, err := b.Commit(context.Background()); err != nil {
+	key, err := apikey.Mint(context.Background(), e.FS, u.UID, "test")
+	if err != nil {
 		e.fatalf("api key: %v", err)
 	}
-	return key
+	return key.Raw
 }
 
 // Tenancy is a site and the callers that matter for site-scoped guards.

@@ -163,5 +163,5 @@ func TestEscalationOrigin(t *testing.T) {
 }
 
 func configFor(env, base string, dev bool) *config.Config {
-	return &config.Config{Env: env, BaseURL: base, Dev: dev}
+	return &config.Config{Base: config.Base{Env: env, Dev: dev}, EmailConfig: &config.EmailConfig{BaseURL: base}}
 }

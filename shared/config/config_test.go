@@ -402,7 +402,7 @@ func TestWebAuthnSettings(t *testing.T) {
 		}
 	}
 	// A hand-built Config (tests) gets the defaults too.
-	if rp, o := (&config.Config{Env: "local"}).WebAuthn(); rp != "localhost" || len(o) != 1 {
+	if rp, o := (&config.Config{Base: config.Base{Env: "local"}, PasskeyConfig: &config.PasskeyConfig{}}).WebAuthn(); rp != "localhost" || len(o) != 1 {
 		t.Errorf("zero config: %q %q", rp, o)
 	}
 }
@@ -442,31 +442,38 @@ func TestClientAddressAndSchedulerSettings(t *testing.T) {
 }
 
 // A function gets only its own secrets (DECISIONS §4): in production those
-// it declares are required, the others are not, and a function that takes
-// no session cookie runs with a random session secret of its own.
+// of the groups it declares are required, the others are not, and a
+// function that takes no session cookie runs with a random session secret
+// of its own.
 func TestLoadForDeclaredSecrets(t *testing.T) {
 	sched := with(prod, "SESSION_SECRET", "", "MFA_ENCRYPTION_KEY", "", "CORTEX_INTERNAL_SECRET", "", "FIREBASE_API_KEY", "")
-	c, err := config.LoadFor(context.Background(), envOf(sched), nil, []string{config.SecretCron})
+	c, err := config.LoadFor(context.Background(), envOf(sched), nil, config.Cron|config.Scheduler)
 	if err != nil {
 		t.Fatalf("a scheduled function with only CRON_SECRET: %v", err)
 	}
 	if len(c.SessionSecret) < 32 || c.SessionSecret == secret32 {
 		t.Fatalf("session secret %q", c.SessionSecret)
 	}
-	other, _ := config.LoadFor(context.Background(), envOf(sched), nil, []string{config.SecretCron})
+	other, _ := config.LoadFor(context.Background(), envOf(sched), nil, config.Cron)
 	if other.SessionSecret == c.SessionSecret {
 		t.Fatal("the generated session secret is not random")
 	}
-	if _, err := config.LoadFor(context.Background(), envOf(with(sched, "CRON_SECRET", "")), nil, []string{config.SecretCron}); err == nil || !strings.Contains(err.Error(), "CRON_SECRET") {
-		t.Fatalf("a declared secret missing in production: %v", err)
+	for _, tc := range []struct {
+		g    config.Groups
+		env  map[string]string
+		want string
+	}{
+		{config.Cron, with(sched, "CRON_SECRET", ""), "CRON_SECRET"},
+		{config.Session, sched, "SESSION_SECRET"},
+		{config.MFA, sched, "MFA_ENCRYPTION_KEY"},
+		{config.Internal, sched, "CORTEX_INTERNAL_SECRET"},
+		{config.AgentTokens, sched, "FIREBASE_API_KEY"},
+	} {
+		if _, err := config.LoadFor(context.Background(), envOf(tc.env), nil, tc.g); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v with %s missing in production: %v", tc.g, tc.want, err)
+		}
 	}
-	if _, err := config.LoadFor(context.Background(), envOf(sched), nil, []string{config.SecretSession}); err == nil || !strings.Contains(err.Error(), "SESSION_SECRET") {
-		t.Fatalf("a declared session secret missing in production: %v", err)
-	}
-	if _, err := config.LoadFor(context.Background(), envOf(sched), nil, []string{config.SecretFirebaseAPIKey}); err == nil || !strings.Contains(err.Error(), "FIREBASE_API_KEY") {
-		t.Fatalf("a declared FIREBASE_API_KEY missing in production: %v", err)
-	}
-	if _, err := config.LoadFor(context.Background(), envOf(sched), nil, []string{config.SecretResend, config.SecretLLM}); err != nil {
+	if _, err := config.LoadFor(context.Background(), envOf(sched), nil, config.Email|config.LLM); err != nil {
 		t.Fatalf("optional secrets: %v", err)
 	}
 }

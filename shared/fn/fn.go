@@ -1,7 +1,8 @@
 // Package fn describes one deployable Cloud Function: its name, how it is
 // triggered (HTTP routes behind Firebase Hosting, a Firestore trigger, or a
 // Cloud Scheduler job), its code (a route group's Register or a trigger's
-// handler) and its deploy settings (timeout, memory, the secrets it reads).
+// handler) and its deploy settings (timeout, memory, the configuration it
+// reads).
 //
 // Each function package declares its Spec and serves it from init; the
 // registry (functions/registry) lists every Spec once, and the Hosting
@@ -20,6 +21,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/owlette/server/shared/app"
+	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/trigger"
 )
 
@@ -69,19 +71,26 @@ type Spec struct {
 	// DefaultMemory).
 	Timeout time.Duration
 	Memory  string
-	// Secrets are the environment variables the function reads from Secret
-	// Manager (deploy passes each function only its own, DECISIONS §4).
-	Secrets []string
+	// Config is the configuration the function reads (shared/config): only
+	// those groups are loaded at cold start and only their secrets are
+	// required in production; the others are absent. Deploy passes the
+	// function only their variables and secrets (DECISIONS §4).
+	Config config.Groups
 }
+
+// Secrets are the secret variables of the function's configuration, which
+// deploy passes by reference (--set-secrets).
+func (s Spec) Secrets() []string { return s.Config.Secrets() }
 
 // DefaultMemory is a function's memory unless its Spec says otherwise.
 const DefaultMemory = "512Mi"
 
 // Serve registers the function with functions-framework (call it from the
-// package's init). On Cloud Run a function whose configuration is invalid,
-// or lacks one of its secrets, refuses to start.
+// package's init), declaring its configuration. On Cloud Run a function
+// whose configuration is invalid, or lacks one of its secrets, refuses to
+// start.
 func (s Spec) Serve() {
-	app.Require(s.Secrets...)
+	config.Declare(s.Config)
 	app.MustStartOnCloudRun()
 	switch s.Kind {
 	case HTTP, Scheduled:

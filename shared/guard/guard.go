@@ -11,6 +11,8 @@ import (
 	"context"
 	"net/http"
 	"sync/atomic"
+
+	"github.com/owlette/server/shared/session"
 )
 
 type kind int
@@ -116,6 +118,19 @@ type state struct {
 	checked atomic.Bool
 	p       *Principal
 	onAuth  func(*Principal) error
+
+	// The request's session cookie, unsealed once (cookie).
+	cookieRead bool
+	payload    *session.Payload
+}
+
+// cookie returns the request's unsealed session cookie (nil when absent or
+// not valid), unsealing it only once per request.
+func (st *state) cookie(r *http.Request) *session.Payload {
+	if !st.cookieRead {
+		st.payload, st.cookieRead = st.svc.Sessions.Read(r), true
+	}
+	return st.payload
 }
 
 // authenticated records the resolved caller and tells the route (its
@@ -145,12 +160,12 @@ func Bind(r *http.Request, svc *Service, g Guard, onAuth func(*Principal) error)
 	// route that does not allow it, before the handler reads anything, unless
 	// the request carries another credential (API key or bearer token).
 	if !g.Sessionless() && !g.pendingOK && r.Header.Get("X-Api-Key") == "" && r.Header.Get("Authorization") == "" {
-		if pl := svc.Sessions.Read(r); pl != nil && pl.Pending() {
+		if pl := st.cookie(r); pl != nil && pl.Pending() {
 			return r, st.checked.Load, ErrMFARequired
 		}
 	}
 	if g.early() {
-		p, err := svc.authenticate(r, g)
+		p, err := svc.authenticate(r, st)
 		if err != nil {
 			return r, st.checked.Load, err
 		}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"google.golang.org/api/idtoken"
 
@@ -137,43 +136,3 @@ func checkSecondFactor(p *Principal) error {
 	}
 	return ErrMFARequired
 }
-
-// negativeCache remembers API key hashes that were looked up and not found
-// for a short while (DECISIONS §3: unknown keys may be cached negatively),
-// so a client repeating a bad key costs no read. Bounded: when full it is
-// cleared rather than grown.
-type negativeCache struct {
-	mu sync.Mutex
-	m  map[string]time.Time
-}
-
-const (
-	negativeTTL  = 10 * time.Second
-	negativeSize = 10000
-)
-
-func (c *negativeCache) has(k string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	exp, ok := c.m[k]
-	return ok && now.Before(exp)
-}
-
-func (c *negativeCache) add(k string, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= negativeSize {
-		c.m = make(map[string]time.Time)
-	}
-	c.m[k] = now.Add(negativeTTL)
-}
-
-// forget drops k (a key created on this instance must work at once).
-func (c *negativeCache) forget(k string) {
-	c.mu.Lock()
-	delete(c.m, k)
-	c.mu.Unlock()
-}
-
-// KeyCreated tells the guard that an API key with this hash now exists.
-func (s *Service) KeyCreated(hash string) { s.badKeys.forget(hash) }

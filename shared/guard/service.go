@@ -2,17 +2,17 @@ package guard
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/firestore"
 	"firebase.google.com/go/v4/auth"
 
+	"github.com/owlette/server/shared/apikey"
 	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/logging"
 	"github.com/owlette/server/shared/session"
@@ -21,7 +21,7 @@ import (
 )
 
 // APIKeyPrefix marks owlette API keys.
-const APIKeyPrefix = "owk_"
+const APIKeyPrefix = apikey.Prefix
 
 // lastUsedEvery throttles the API key lastUsedAt write (DECISIONS §4).
 const lastUsedEvery = time.Minute
@@ -40,7 +40,8 @@ type Service struct {
 	// (nil: none).
 	OIDC *OIDC
 
-	badKeys negativeCache // API keys that were looked up and not found
+	cacheOnce sync.Once
+	cache     *caches
 }
 
 // Public errors, shared so tests and clients see stable texts.
@@ -62,10 +63,7 @@ var (
 )
 
 // HashKey is the SHA-256 hex under which an API key is indexed.
-func HashKey(raw string) string {
-	s := sha256.Sum256([]byte(raw))
-	return hex.EncodeToString(s[:])
-}
+func HashKey(raw string) string { return apikey.Hash(raw) }
 
 func (s *Service) userRef(uid string) *firestore.DocumentRef {
 	return s.FS.Collection("users").Doc(uid)
@@ -73,12 +71,13 @@ func (s *Service) userRef(uid string) *firestore.DocumentRef {
 func (s *Service) siteRef(id string) *firestore.DocumentRef { return s.FS.Collection("sites").Doc(id) }
 
 // authenticate runs the credential part of an early guard.
-func (s *Service) authenticate(r *http.Request, g Guard) (*Principal, error) {
+func (s *Service) authenticate(r *http.Request, st *state) (*Principal, error) {
+	g := st.g
 	switch g.k {
 	case kSession:
-		return s.session(r, g, true)
+		return s.session(r, st, true)
 	case kSessionOrIDToken:
-		p, err := s.session(r, g, false)
+		p, err := s.session(r, st, false)
 		if p != nil || err != nil {
 			return p, err
 		}
@@ -89,19 +88,14 @@ func (s *Service) authenticate(r *http.Request, g Guard) (*Principal, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p.User, err = s.loadUser(r.Context(), p.UID); err != nil {
+		if p.User, _, err = s.docs(r.Context(), p, ""); err != nil {
 			return nil, err
 		}
 		return p, checkSecondFactor(p)
 	case kAdmin, kAdminSite:
-		p, err := s.adminCredential(r, g)
+		p, _, err := s.credential(r, st, "")
 		if err != nil {
 			return nil, err
-		}
-		if p.User == nil {
-			if p.User, err = s.loadUser(r.Context(), p.UID); err != nil {
-				return nil, err
-			}
 		}
 		if !p.IsAdmin() {
 			return nil, ErrAdmin
@@ -146,7 +140,7 @@ func SelfUser(r *http.Request, uid string) (*Principal, error) {
 	if st == nil || st.g.k != kSelf {
 		return nil, web.Internal(errors.New("guard.SelfUser called on a route whose guard is not Self"))
 	}
-	p, err := st.svc.session(r, st.g, true)
+	p, err := st.svc.session(r, st, true)
 	if err != nil {
 		return nil, err
 	}
@@ -164,11 +158,11 @@ func (s *Service) site(r *http.Request, st *state, siteID string) (*Principal, e
 	ctx := r.Context()
 	switch st.g.k {
 	case kAdminSite:
-		snap, err := s.siteRef(siteID).Get(ctx)
-		if err != nil && !store.NotFound(err) {
-			return nil, web.Internal(err)
+		_, site, err := s.docs(ctx, nil, siteID)
+		if err != nil {
+			return nil, err
 		}
-		if snap == nil || !snap.Exists() {
+		if site == nil {
 			return nil, ErrSiteNotFound
 		}
 		return st.p, nil
@@ -179,23 +173,20 @@ func (s *Service) site(r *http.Request, st *state, siteID string) (*Principal, e
 		return st.p, nil
 	case kMember, kSessionSite:
 		var p *Principal
+		var site *siteDoc
 		var err error
-		var siteSnap *firestore.DocumentSnapshot
 		if st.g.k == kSessionSite {
-			p, siteSnap, err = s.sessionWithSite(r, st.g, siteID)
+			p, site, err = s.sessionWithSite(r, st, siteID)
 		} else {
-			p, siteSnap, err = s.memberCredential(r, st.g, siteID)
+			p, site, err = s.credential(r, st, siteID)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if siteSnap == nil || !siteSnap.Exists() {
+		if site == nil {
 			return nil, ErrSiteNotFound
 		}
-		if p.IsAdmin() || p.User.assigned(siteID) {
-			return p, nil
-		}
-		if owner, _ := siteSnap.Data()["owner"].(string); owner != "" && owner == p.UID {
+		if p.IsAdmin() || p.User.assigned(siteID) || (site.Owner != "" && site.Owner == p.UID) {
 			return p, nil
 		}
 		return nil, ErrNoSiteAccess
@@ -203,53 +194,26 @@ func (s *Service) site(r *http.Request, st *state, siteID string) (*Principal, e
 	return nil, web.Internal(fmt.Errorf("guard %s is not site-scoped", st.g))
 }
 
-// adminCredential resolves API key, then session, then Bearer ID token.
-func (s *Service) adminCredential(r *http.Request, g Guard) (*Principal, error) {
-	p, _, err := s.credential(r, g, nil)
-	return p, err
-}
-
-// memberCredential is adminCredential that also reads the user and the site,
-// batching the reads with the session record where it can.
-func (s *Service) memberCredential(r *http.Request, g Guard, siteID string) (*Principal, *firestore.DocumentSnapshot, error) {
-	return s.credential(r, g, s.siteRef(siteID))
-}
-
-// credential resolves the caller of an API-key-accepting guard and loads
-// users/{uid} plus extra (if any) in as few round trips as possible.
-func (s *Service) credential(r *http.Request, g Guard, extra *firestore.DocumentRef) (*Principal, *firestore.DocumentSnapshot, error) {
+// credential resolves the caller of an API-key-accepting guard (API key,
+// then session, then Bearer ID token) and loads users/{uid} and, when
+// siteID is not "", the site, reading together whatever is not cached.
+func (s *Service) credential(r *http.Request, st *state, siteID string) (*Principal, *siteDoc, error) {
 	ctx := r.Context()
 	p, err := s.apiKey(r)
 	if err != nil {
 		return nil, nil, err
 	}
 	if p == nil {
-		if pl := s.Sessions.Read(r); pl != nil {
-			refs := []*firestore.DocumentRef{s.Sessions.Ref(pl.SID), s.userRef(pl.UserID)}
-			if extra != nil {
-				refs = append(refs, extra)
-			}
-			snaps, err := s.FS.GetAll(ctx, refs)
+		if pl := st.cookie(r); pl != nil {
+			rec, user, site, err := s.sessionDocs(ctx, pl, siteID)
 			if err != nil {
-				return nil, nil, web.Internal(err)
-			}
-			rec, err := s.Sessions.FromSnapshot(pl, snaps[0], nil)
-			if err != nil {
-				return nil, nil, web.Internal(err)
+				return nil, nil, err
 			}
 			if rec != nil {
-				if !rec.MFADone() && !g.pendingOK {
+				if !rec.MFADone() && !st.g.pendingOK {
 					return nil, nil, ErrMFARequired
 				}
-				p = &Principal{UID: pl.UserID, Via: ViaSession, SID: pl.SID, Session: rec}
-				if p.User, err = decodeUser(snaps[1]); err != nil {
-					return nil, nil, web.Internal(err)
-				}
-				var ex *firestore.DocumentSnapshot
-				if extra != nil {
-					ex = snaps[2]
-				}
-				return p, ex, nil
+				return &Principal{UID: pl.UserID, Via: ViaSession, SID: pl.SID, Session: rec, User: user}, site, nil
 			}
 		}
 	}
@@ -261,29 +225,20 @@ func (s *Service) credential(r *http.Request, g Guard, extra *firestore.Document
 			return nil, nil, ErrNoCredential
 		}
 	}
-	refs := []*firestore.DocumentRef{s.userRef(p.UID)}
-	if extra != nil {
-		refs = append(refs, extra)
-	}
-	snaps, err := s.FS.GetAll(ctx, refs)
+	user, site, err := s.docs(ctx, p, siteID)
 	if err != nil {
-		return nil, nil, web.Internal(err)
+		return nil, nil, err
 	}
-	if p.User, err = decodeUser(snaps[0]); err != nil {
-		return nil, nil, web.Internal(err)
-	}
+	p.User = user
 	if err := checkSecondFactor(p); err != nil {
 		return nil, nil, err
 	}
-	if extra != nil {
-		return p, snaps[1], nil
-	}
-	return p, nil, nil
+	return p, site, nil
 }
 
 // session resolves a session-cookie principal (no user doc).
-func (s *Service) session(r *http.Request, g Guard, required bool) (*Principal, error) {
-	pl := s.Sessions.Read(r)
+func (s *Service) session(r *http.Request, st *state, required bool) (*Principal, error) {
+	pl := st.cookie(r)
 	if pl == nil {
 		if required {
 			return nil, ErrNoCredential
@@ -300,44 +255,36 @@ func (s *Service) session(r *http.Request, g Guard, required bool) (*Principal, 
 		}
 		return nil, nil
 	}
-	if !rec.MFADone() && !g.pendingOK {
+	if !rec.MFADone() && !st.g.pendingOK {
 		return nil, ErrMFARequired
 	}
 	return &Principal{UID: pl.UserID, Via: ViaSession, SID: pl.SID, Session: rec}, nil
 }
 
-// sessionWithSite resolves a session and reads its record, user and site in
-// one round trip.
-func (s *Service) sessionWithSite(r *http.Request, g Guard, siteID string) (*Principal, *firestore.DocumentSnapshot, error) {
-	pl := s.Sessions.Read(r)
+// sessionWithSite resolves a session and loads its record, user and site
+// (what is not cached, in one round trip).
+func (s *Service) sessionWithSite(r *http.Request, st *state, siteID string) (*Principal, *siteDoc, error) {
+	pl := st.cookie(r)
 	if pl == nil {
 		return nil, nil, ErrNoCredential
 	}
-	snaps, err := s.FS.GetAll(r.Context(), []*firestore.DocumentRef{s.Sessions.Ref(pl.SID), s.userRef(pl.UserID), s.siteRef(siteID)})
+	rec, user, site, err := s.sessionDocs(r.Context(), pl, siteID)
 	if err != nil {
-		return nil, nil, web.Internal(err)
-	}
-	rec, err := s.Sessions.FromSnapshot(pl, snaps[0], nil)
-	if err != nil {
-		return nil, nil, web.Internal(err)
+		return nil, nil, err
 	}
 	if rec == nil {
 		return nil, nil, ErrNoCredential
 	}
-	if !rec.MFADone() && !g.pendingOK {
+	if !rec.MFADone() && !st.g.pendingOK {
 		return nil, nil, ErrMFARequired
 	}
-	p := &Principal{UID: pl.UserID, Via: ViaSession, SID: pl.SID, Session: rec}
-	if p.User, err = decodeUser(snaps[1]); err != nil {
-		return nil, nil, web.Internal(err)
-	}
-	return p, snaps[2], nil
+	return &Principal{UID: pl.UserID, Via: ViaSession, SID: pl.SID, Session: rec, User: user}, site, nil
 }
 
 // apiKey resolves x-api-key or "Authorization: Bearer owk_…". It returns
 // (nil, nil) when no key is presented.
 func (s *Service) apiKey(r *http.Request) (*Principal, error) {
-	if r.URL.Query().Has("api_key") {
+	if strings.Contains(r.URL.RawQuery, "api_key") && r.URL.Query().Has("api_key") {
 		return nil, ErrKeyInQuery
 	}
 	key := strings.TrimSpace(r.Header.Get("X-Api-Key"))
@@ -350,16 +297,36 @@ func (s *Service) apiKey(r *http.Request) (*Principal, error) {
 	if key == "" {
 		return nil, nil
 	}
-	ctx := r.Context()
-	hash := HashKey(key)
-	if s.badKeys.has(hash, s.Now()) {
+	if !wellFormedKey(key) { // cannot exist: no lookup
 		return nil, ErrAPIKey
 	}
-	ref := s.FS.Collection("api_keys").Doc(hash)
-	snap, err := ref.Get(ctx)
+	ctx := r.Context()
+	c := s.caches()
+	hash := HashKey(key)
+	now := s.Now()
+	k, ok := c.keys.Get(hash, now)
+	if !ok {
+		if _, bad := c.badKeys.Get(hash, now); bad {
+			return nil, ErrAPIKey
+		}
+		var err error
+		if k, err = s.readKey(ctx, hash); err != nil {
+			return nil, err
+		}
+	}
+	s.touchKey(ctx, hash, k)
+	return &Principal{UID: k.uid, Via: ViaAPIKey, APIKeyID: k.keyID}, nil
+}
+
+// readKey reads the index entry of an API key hash and remembers it (or
+// that it does not exist).
+func (s *Service) readKey(ctx context.Context, hash string) (*apiKey, error) {
+	c := s.caches()
+	t := c.keys.Begin(s.Now())
+	snap, err := apikey.IndexRef(s.FS, hash).Get(ctx)
 	if err != nil {
 		if store.NotFound(err) {
-			s.badKeys.add(hash, s.Now())
+			c.badKeys.Put(hash, struct{}{}, c.badKeys.Begin(s.Now()))
 			return nil, ErrAPIKey
 		}
 		return nil, web.Internal(err)
@@ -372,24 +339,44 @@ func (s *Service) apiKey(r *http.Request) (*Principal, error) {
 	if err := snap.DataTo(&idx); err != nil || idx.UserID == "" {
 		return nil, ErrAPIKey.Wrap(err)
 	}
-	s.touchKey(ctx, ref, idx.UserID, idx.KeyID, idx.LastUsedAt)
-	return &Principal{UID: idx.UserID, Via: ViaAPIKey, APIKeyID: idx.KeyID}, nil
+	k := &apiKey{uid: idx.UserID, keyID: idx.KeyID}
+	if ms, ok := idx.LastUsedAt.(int64); ok {
+		k.lastUsed.Store(ms)
+	}
+	c.keys.Put(hash, k, t)
+	return k, nil
+}
+
+// wellFormedKey reports whether key has the one format keys are minted in
+// (api.md §1.7: "owk_" + 43 base64url characters).
+func wellFormedKey(key string) bool {
+	if len(key) != len(APIKeyPrefix)+43 {
+		return false
+	}
+	for _, c := range key[len(APIKeyPrefix):] {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // touchKey records lastUsedAt at most once a minute per key, across all
-// instances: the index document carries the last write time, so a read-only
-// request normally costs no write. It runs before the response (never after).
-func (s *Service) touchKey(ctx context.Context, idx *firestore.DocumentRef, uid, keyID string, last any) {
-	now := s.Now()
-	if ms, ok := last.(int64); ok && now.Sub(time.UnixMilli(ms)) < lastUsedEvery {
+// instances: the index document carries the last write time (read with the
+// key, at most TTL ago), so a read-only request normally costs no write,
+// and of concurrent requests on one instance only one writes. It runs
+// before the response (never after).
+func (s *Service) touchKey(ctx context.Context, hash string, k *apiKey) {
+	now := s.Now().UnixMilli()
+	last := k.lastUsed.Load()
+	if now-last < lastUsedEvery.Milliseconds() || !k.lastUsed.CompareAndSwap(last, now) {
 		return
 	}
-	ms := now.UnixMilli()
 	b := s.FS.Batch()
-	b.Update(idx, []firestore.Update{{Path: "lastUsedAt", Value: ms}})
-	b.Update(s.userRef(uid).Collection("api_keys").Doc(keyID), []firestore.Update{{Path: "lastUsedAt", Value: ms}})
+	b.Update(apikey.IndexRef(s.FS, hash), []firestore.Update{{Path: "lastUsedAt", Value: now}})
+	b.Update(apikey.UserKeys(s.FS, k.uid).Doc(k.keyID), []firestore.Update{{Path: "lastUsedAt", Value: now}})
 	if _, err := b.Commit(ctx); err != nil {
-		logging.From(ctx).Warn("api key lastUsedAt not recorded", "keyId", keyID, "error", err.Error())
+		logging.From(ctx).Warn("api key lastUsedAt not recorded", "keyId", k.keyID, "error", err.Error())
 	}
 }
 
@@ -402,7 +389,7 @@ func (s *Service) idToken(r *http.Request) (*Principal, error) {
 	}
 	tok, err := s.Auth.VerifyIDToken(r.Context(), b)
 	if err != nil {
-		return nil, ErrIDToken.Wrap(err)
+		return nil, verifyError(ErrIDToken, err)
 	}
 	return &Principal{UID: tok.UID, Via: ViaIDToken, Token: tok}, nil
 }
@@ -415,24 +402,12 @@ func (s *Service) agent(r *http.Request) (*Principal, error) {
 	}
 	tok, err := s.Auth.VerifyIDToken(r.Context(), h[len("Bearer "):])
 	if err != nil {
-		return nil, ErrAgentToken.Wrap(err)
+		return nil, verifyError(ErrAgentToken, err)
 	}
 	if role, _ := tok.Claims["role"].(string); role != "agent" {
 		return nil, ErrNotAgent
 	}
 	return &Principal{UID: tok.UID, Via: ViaAgent, Token: tok}, nil
-}
-
-func (s *Service) loadUser(ctx context.Context, uid string) (*User, error) {
-	snap, err := s.userRef(uid).Get(ctx)
-	if err != nil && !store.NotFound(err) {
-		return nil, web.Internal(err)
-	}
-	u, err := decodeUser(snap)
-	if err != nil {
-		return nil, web.Internal(err)
-	}
-	return u, nil
 }
 
 func decodeUser(snap *firestore.DocumentSnapshot) (*User, error) {

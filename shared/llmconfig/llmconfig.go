@@ -200,15 +200,9 @@ func BaseURL(cfg *config.Config, provider string) string {
 }
 
 // Key is the secret LLM keys are sealed with: LLM_ENCRYPTION_KEY, falling
-// back to MFA_ENCRYPTION_KEY (config.Load already applies the fallback;
-// repeating it keeps hand-built configurations right). "" when neither is
-// set.
-func Key(cfg *config.Config) string {
-	if cfg.LLMEncryptionKey != "" {
-		return cfg.LLMEncryptionKey
-	}
-	return cfg.MFAEncryptionKey
-}
+// back to MFA_ENCRYPTION_KEY (the LLM configuration group applies the
+// fallback). "" when neither is set.
+func Key(cfg *config.Config) string { return cfg.LLMEncryptionKey }
 
 // Seal encrypts an API key for storage. It fails with ErrEncryptionUnset
 // when no key is configured.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/llmconfig"
 )
 
@@ -45,7 +44,7 @@ func runNode(t *testing.T, cmds ...nodeCmd) []string {
 
 func TestNodeCompatibility(t *testing.T) {
 	const secret = "node-compat-secret"
-	cfg := &config.Config{LLMEncryptionKey: secret}
+	cfg := withKey(secret)
 	plaintexts := []string{"sk-ant-api03-" + strings.Repeat("x", 95), "sk-proj-abc", "ключ-🔑", ""}
 
 	// Go seals, Node opens: the original server (or a rollback) reads keys

@@ -37,7 +37,7 @@ func sealed(t *testing.T, secret, key string) string {
 func TestResolve(t *testing.T) {
 	fs, _ := testenv.Firestore(t)
 	ctx := context.Background()
-	cfg := &config.Config{LLMEncryptionKey: "resolve-key"}
+	cfg := withKey("resolve-key")
 	seal := func(k string) string { return sealed(t, cfg.LLMEncryptionKey, k) }
 
 	// site-both: a site key with a model and an autonomousModel.
@@ -122,13 +122,13 @@ func TestResolve(t *testing.T) {
 	}
 
 	t.Run("no encryption key configured", func(t *testing.T) {
-		_, err := llmconfig.Resolve(ctx, fs, &config.Config{}, llmconfig.ModeUser, "user-a", "")
+		_, err := llmconfig.Resolve(ctx, fs, withKey(""), llmconfig.ModeUser, "user-a", "")
 		if !errors.Is(err, llmconfig.ErrEncryptionUnset) || !strings.Contains(err.Error(), "no encryption key configured") {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("undecryptable error names the site", func(t *testing.T) {
-		_, err := llmconfig.Resolve(ctx, fs, &config.Config{LLMEncryptionKey: "changed"}, llmconfig.ModeAutonomous, "", "site-plain")
+		_, err := llmconfig.Resolve(ctx, fs, withKey("changed"), llmconfig.ModeAutonomous, "", "site-plain")
 		if !errors.Is(err, llmconfig.ErrUndecryptable) || !strings.Contains(err.Error(), `the key of site "site-plain"`) {
 			t.Errorf("err = %v", err)
 		}
@@ -164,7 +164,7 @@ func TestCheap(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	cfg := &config.Config{AnthropicBaseURL: "http://a", OpenAIBaseURL: "http://o/v1"}
+	cfg := &config.Config{LLMConfig: &config.LLMConfig{AnthropicBaseURL: "http://a", OpenAIBaseURL: "http://o/v1"}}
 	if got := llmconfig.BaseURL(cfg, llm.Anthropic); got != "http://a" {
 		t.Errorf("anthropic base %q", got)
 	}
@@ -197,14 +197,14 @@ func TestResolvedRedactsKey(t *testing.T) {
 }
 
 func TestSealOpen(t *testing.T) {
-	if _, err := llmconfig.Seal(&config.Config{}, "k"); !errors.Is(err, llmconfig.ErrEncryptionUnset) {
+	if _, err := llmconfig.Seal(withKey(""), "k"); !errors.Is(err, llmconfig.ErrEncryptionUnset) {
 		t.Errorf("Seal without key: %v", err)
 	}
-	if _, err := llmconfig.Open(&config.Config{}, "a:b:c:d"); !errors.Is(err, llmconfig.ErrEncryptionUnset) {
+	if _, err := llmconfig.Open(withKey(""), "a:b:c:d"); !errors.Is(err, llmconfig.ErrEncryptionUnset) {
 		t.Errorf("Open without key: %v", err)
 	}
 	// LLM_ENCRYPTION_KEY wins over MFA_ENCRYPTION_KEY.
-	both := &config.Config{LLMEncryptionKey: "llm", MFAEncryptionKey: "mfa"}
+	both := loadLLM(t, "LLM_ENCRYPTION_KEY", "llm", "MFA_ENCRYPTION_KEY", "mfa")
 	s, err := llmconfig.Seal(both, "k")
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestSealOpen(t *testing.T) {
 	if _, err := secretbox.Decrypt("llm", s); err != nil {
 		t.Errorf("not sealed with LLM_ENCRYPTION_KEY: %v", err)
 	}
-	if _, err := llmconfig.Open(&config.Config{LLMEncryptionKey: "mfa"}, s); !errors.Is(err, llmconfig.ErrUndecryptable) {
+	if _, err := llmconfig.Open(withKey("mfa"), s); !errors.Is(err, llmconfig.ErrUndecryptable) {
 		t.Errorf("opened with the wrong key: %v", err)
 	}
 	for _, bad := range []string{"plaintext", "a:b:c", "!!:??:..:--"} {
@@ -225,7 +225,7 @@ func TestSealOpen(t *testing.T) {
 func TestSaveAndRead(t *testing.T) {
 	fs, _ := testenv.Firestore(t)
 	ctx := context.Background()
-	cfg := &config.Config{LLMEncryptionKey: "save-key"}
+	cfg := withKey("save-key")
 	ref := llmconfig.SiteSettings(fs, "s1")
 	put(t, ref, map[string]any{"autonomousModel": "o3-mini", "provider": "anthropic", "model": "old"})
 	if err := llmconfig.Save(ctx, ref, cfg, "openai", "sk-new", ""); err != nil {
@@ -259,7 +259,27 @@ func TestSaveAndRead(t *testing.T) {
 	if s, err := llmconfig.Read(ctx, llmconfig.SiteSettings(fs, "absent")); s != nil || err != nil {
 		t.Errorf("absent: %v %v", s, err)
 	}
-	if err := llmconfig.Save(ctx, ref, &config.Config{}, "openai", "k", ""); !errors.Is(err, llmconfig.ErrEncryptionUnset) {
+	if err := llmconfig.Save(ctx, ref, withKey(""), "openai", "k", ""); !errors.Is(err, llmconfig.ErrEncryptionUnset) {
 		t.Errorf("Save without key: %v", err)
 	}
+}
+
+// withKey is a configuration whose LLM group has the encryption key k.
+func withKey(k string) *config.Config {
+	return &config.Config{LLMConfig: &config.LLMConfig{LLMEncryptionKey: k}}
+}
+
+// loadLLM loads the LLM group from the variables kv (name, value, ...), as a
+// function declaring it would.
+func loadLLM(t testing.TB, kv ...string) *config.Config {
+	t.Helper()
+	env := map[string]string{"GOOGLE_CLOUD_PROJECT": "p"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
+	}
+	c, err := config.LoadFor(context.Background(), func(k string) string { return env[k] }, nil, config.LLM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/owlette/server/shared/config"
 	"github.com/owlette/server/shared/llm"
 	"github.com/owlette/server/shared/llmconfig"
 	"github.com/owlette/server/shared/testenv"
@@ -33,11 +32,11 @@ var vectors = []struct {
 func TestOpenNodeVectors(t *testing.T) {
 	for _, v := range vectors {
 		t.Run(v.name, func(t *testing.T) {
-			got, err := llmconfig.Open(&config.Config{LLMEncryptionKey: v.secret}, v.sealed)
+			got, err := llmconfig.Open(withKey(v.secret), v.sealed)
 			if err != nil || got != v.plaintext {
 				t.Fatalf("Open = %q, %v; want %q", got, err, v.plaintext)
 			}
-			if _, err := llmconfig.Open(&config.Config{LLMEncryptionKey: v.secret + "x"}, v.sealed); !errors.Is(err, llmconfig.ErrUndecryptable) {
+			if _, err := llmconfig.Open(withKey(v.secret+"x"), v.sealed); !errors.Is(err, llmconfig.ErrUndecryptable) {
 				t.Errorf("wrong secret: %v, want ErrUndecryptable", err)
 			}
 		})
@@ -51,7 +50,7 @@ func TestResolveNodeVector(t *testing.T) {
 	ctx := context.Background()
 	v := vectors[0]
 	put(t, llmconfig.SiteSettings(fs, "site-a"), map[string]any{"provider": "anthropic", "apiKeyEncrypted": v.sealed, "model": nil})
-	got, err := llmconfig.Resolve(ctx, fs, &config.Config{LLMEncryptionKey: v.secret}, llmconfig.ModeAutonomous, "", "site-a")
+	got, err := llmconfig.Resolve(ctx, fs, withKey(v.secret), llmconfig.ModeAutonomous, "", "site-a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +62,7 @@ func TestResolveNodeVector(t *testing.T) {
 	// MFA_ENCRYPTION_KEY alone opens LLM keys (api.md §1.9 fallback).
 	v = vectors[1]
 	put(t, llmconfig.UserSettings(fs, "u1"), map[string]any{"provider": "openai", "apiKeyEncrypted": v.sealed, "model": "gpt-4o"})
-	got, err = llmconfig.Resolve(ctx, fs, &config.Config{MFAEncryptionKey: v.secret}, llmconfig.ModeUser, "u1", "site-a")
+	got, err = llmconfig.Resolve(ctx, fs, loadLLM(t, "MFA_ENCRYPTION_KEY", v.secret), llmconfig.ModeUser, "u1", "site-a")
 	if err != nil {
 		t.Fatal(err)
 	}

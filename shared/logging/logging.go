@@ -47,12 +47,15 @@ func severity(l slog.Level) string {
 	}
 }
 
-// Default is the process logger: JSON on stderr, level from LOG_LEVEL.
-func Default() *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(os.Getenv("LOG_LEVEL")))
-	return New(os.Stderr, lvl)
-}
+// level is the process log level: info until the configuration sets
+// LOG_LEVEL (shared/config).
+var level slog.LevelVar
+
+// SetLevel sets the level of every logger Default returned or returns.
+func SetLevel(l slog.Level) { level.Set(l) }
+
+// Default is the process logger: JSON on stderr, at the process level.
+func Default() *slog.Logger { return New(os.Stderr, &level) }
 
 type ctxKey struct{}
 

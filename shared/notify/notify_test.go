@@ -11,23 +11,23 @@ import (
 
 func TestOrigin(t *testing.T) {
 	r := httptest.NewRequest("POST", "/api/agent/alert", nil)
-	if got := Origin(&config.Config{}, r); got != "http://example.com" {
+	if got := Origin(&config.Config{EmailConfig: &config.EmailConfig{}}, r); got != "http://example.com" {
 		t.Errorf("plain: %q", got)
 	}
 	r.TLS = &tls.ConnectionState{}
-	if got := Origin(&config.Config{}, r); got != "https://example.com" {
+	if got := Origin(&config.Config{EmailConfig: &config.EmailConfig{}}, r); got != "https://example.com" {
 		t.Errorf("tls: %q", got)
 	}
 	r.Header.Set("X-Forwarded-Proto", "https, http")
 	r.Header.Set("X-Forwarded-Host", "owlette.app, internal")
-	if got := Origin(&config.Config{}, r); got != "https://owlette.app" {
+	if got := Origin(&config.Config{EmailConfig: &config.EmailConfig{}}, r); got != "https://owlette.app" {
 		t.Errorf("forwarded: %q", got)
 	}
 	r.Header.Set("X-Forwarded-Proto", "javascript")
-	if got := Origin(&config.Config{}, r); got != "https://owlette.app" {
+	if got := Origin(&config.Config{EmailConfig: &config.EmailConfig{}}, r); got != "https://owlette.app" {
 		t.Errorf("odd proto: %q", got)
 	}
-	if got := Origin(&config.Config{BaseURL: "https://dash.example/"}, r); got != "https://dash.example" {
+	if got := Origin(&config.Config{EmailConfig: &config.EmailConfig{BaseURL: "https://dash.example/"}}, r); got != "https://dash.example" {
 		t.Errorf("BASE_URL wins: %q", got)
 	}
 }
@@ -63,9 +63,9 @@ func TestEnvLabel(t *testing.T) {
 		c    config.Config
 		want string
 	}{
-		{config.Config{Env: "production"}, "PRODUCTION"},
-		{config.Config{Env: "production", Dev: true}, "DEVELOPMENT"},
-		{config.Config{Env: "local"}, "DEVELOPMENT"},
+		{config.Config{Base: config.Base{Env: "production"}}, "PRODUCTION"},
+		{config.Config{Base: config.Base{Env: "production", Dev: true}}, "DEVELOPMENT"},
+		{config.Config{Base: config.Base{Env: "local"}}, "DEVELOPMENT"},
 	}
 	for _, c := range cases {
 		if got := EnvLabel(&c.c); got != c.want {

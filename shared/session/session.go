@@ -10,10 +10,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/firestore"
 
+	"github.com/owlette/server/shared/credcache"
 	"github.com/owlette/server/shared/iron"
 	"github.com/owlette/server/shared/store"
 )
@@ -65,13 +68,21 @@ type Record struct {
 // MFADone reports whether the session passed MFA (or needs none).
 func (r *Record) MFADone() bool { return r.MFA != MFAPending }
 
-// Manager seals cookies and stores records.
+// Manager seals cookies and stores records. It keeps the records it read
+// (MFA complete only) for at most credcache.TTL: Revoke, RevokeOthers and
+// SetMFA forget them at once on this instance; other instances read the
+// change within the TTL (DECISIONS §4).
 type Manager struct {
-	sealer *iron.Sealer
-	fs     *firestore.Client
-	secure bool
-	now    func() time.Time
+	sealer  *iron.Sealer
+	fs      *firestore.Client
+	secure  bool
+	now     func() time.Time
+	records *credcache.Map[Record]
+	seals   *credcache.Map[Payload] // cookie value → what it unsealed to
 }
+
+// CacheSize bounds the session records an instance keeps in memory.
+const CacheSize = 4096
 
 // NewManager builds a Manager; secure sets the cookie's Secure attribute.
 func NewManager(secret string, fs *firestore.Client, secure bool, now func() time.Time) (*Manager, error) {
@@ -79,7 +90,8 @@ func NewManager(secret string, fs *firestore.Client, secure bool, now func() tim
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{sealer: s, fs: fs, secure: secure, now: now}, nil
+	return &Manager{sealer: s, fs: fs, secure: secure, now: now,
+		records: credcache.New[Record](credcache.TTL, CacheSize), seals: credcache.New[Payload](credcache.TTL, CacheSize)}, nil
 }
 
 // Ref is the Firestore document of a session id.
@@ -148,33 +160,79 @@ func (m *Manager) Clear(w http.ResponseWriter) {
 // request is simply unauthenticated. Cookies without a session id (issued
 // before server-side sessions) are refused: they cannot be revoked and carry
 // no MFA state, so their users sign in once more.
+//
+// A cookie that unsealed is remembered for at most credcache.TTL (never past
+// its seal's expiry), so a browser's stream of requests is unsealed once.
 func (m *Manager) Read(r *http.Request) *Payload {
 	c, err := r.Cookie(CookieName)
 	if err != nil || c.Value == "" {
 		return nil
 	}
-	raw, err := m.sealer.Unseal(c.Value, m.now())
-	if err != nil {
-		return nil
+	now := m.now()
+	p, ok := m.seals.Get(c.Value, now)
+	if !ok {
+		t := m.seals.Begin(now)
+		raw, err := m.sealer.Unseal(c.Value, now)
+		if err != nil {
+			return nil
+		}
+		if err := json.Unmarshal(raw, &p); err != nil || p.UserID == "" || p.SID == "" {
+			return nil
+		}
+		if sealExpiry(c.Value) > now.Add(credcache.TTL).UnixMilli() {
+			m.seals.Put(c.Value, p, t)
+		}
 	}
-	var p Payload
-	if err := json.Unmarshal(raw, &p); err != nil || p.UserID == "" || p.SID == "" {
-		return nil
-	}
-	if m.now().UnixMilli() > p.ExpiresAt {
+	if now.UnixMilli() > p.ExpiresAt {
 		return nil
 	}
 	return &p
 }
 
-// Load returns the record of p, or nil when it was revoked or expired.
-func (m *Manager) Load(ctx context.Context, p *Payload) (*Record, error) {
-	snap, err := m.Ref(p.SID).Get(ctx)
-	return m.FromSnapshot(p, snap, err)
+// sealExpiry is when iron stops accepting seal (ms; its expiry plus the
+// 60 s skew iron allows), or 0 when the seal does not say (then it is not
+// remembered).
+func sealExpiry(seal string) int64 {
+	// Fe26.2*id*encSalt*iv*ciphertext*expMs*macSalt*mac~2
+	parts := strings.SplitN(seal, "*", 7)
+	if len(parts) < 7 {
+		return 0
+	}
+	ms, err := strconv.ParseInt(parts[5], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return ms + 60_000
 }
 
-// FromSnapshot validates a record read as part of a batch (see guard).
-func (m *Manager) FromSnapshot(p *Payload, snap *firestore.DocumentSnapshot, err error) (*Record, error) {
+// Load returns the record of p, or nil when it was revoked or expired.
+func (m *Manager) Load(ctx context.Context, p *Payload) (*Record, error) {
+	if rec := m.Cached(p); rec != nil {
+		return rec, nil
+	}
+	t := m.BeginRead()
+	snap, err := m.Ref(p.SID).Get(ctx)
+	return m.FromSnapshot(p, snap, err, t)
+}
+
+// Cached returns p's record if this instance read it less than
+// credcache.TTL ago and it is still valid for p, else nil.
+func (m *Manager) Cached(p *Payload) *Record {
+	rec, ok := m.records.Get(p.SID, m.now())
+	if !ok || !m.valid(p, &rec) {
+		return nil
+	}
+	return &rec
+}
+
+// BeginRead is called before reading a record (alone or in a batch) whose
+// snapshot goes to FromSnapshot.
+func (m *Manager) BeginRead() credcache.Ticket { return m.records.Begin(m.now()) }
+
+// FromSnapshot validates a record read as part of a batch (see guard) and
+// keeps it in memory when its MFA step is done; t is the BeginRead taken
+// before the read.
+func (m *Manager) FromSnapshot(p *Payload, snap *firestore.DocumentSnapshot, err error, t credcache.Ticket) (*Record, error) {
 	if err != nil && !store.NotFound(err) {
 		return nil, err
 	}
@@ -185,26 +243,39 @@ func (m *Manager) FromSnapshot(p *Payload, snap *firestore.DocumentSnapshot, err
 	if err := snap.DataTo(&rec); err != nil {
 		return nil, err
 	}
-	if rec.UserID != p.UserID || m.now().After(rec.ExpiresAt) {
+	if !m.valid(p, &rec) {
 		return nil, nil
+	}
+	// A pending record is not kept: it changes when the code is verified,
+	// possibly on another instance.
+	if rec.MFADone() {
+		m.records.Put(p.SID, rec, t)
 	}
 	return &rec, nil
 }
 
-// Revoke deletes a session record.
+func (m *Manager) valid(p *Payload, rec *Record) bool {
+	return rec.UserID == p.UserID && !m.now().After(rec.ExpiresAt)
+}
+
+// Revoke deletes a session record; this instance refuses it from now on.
 func (m *Manager) Revoke(ctx context.Context, sid string) error {
 	_, err := m.Ref(sid).Delete(ctx)
+	m.records.Forget(sid)
 	return err
 }
 
 // SetMFA records a completed MFA step on a session.
 func (m *Manager) SetMFA(ctx context.Context, sid, state string) error {
 	_, err := m.Ref(sid).Update(ctx, []firestore.Update{{Path: "mfa", Value: state}})
+	m.records.Forget(sid)
 	return err
 }
 
-// RevokeOthers deletes every session of uid except keep.
+// RevokeOthers deletes every session of uid except keep; this instance
+// refuses them from now on.
 func (m *Manager) RevokeOthers(ctx context.Context, uid, keep string) error {
+	defer m.records.ForgetIf(func(sid string, rec Record) bool { return rec.UserID == uid && sid != keep })
 	refs, err := m.fs.Collection(Collection).Where("userId", "==", uid).Select().Documents(ctx).GetAll()
 	if err != nil {
 		return err

@@ -32,7 +32,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -241,9 +240,6 @@ func ValidTarget(t string) (string, error) {
 // Client side
 
 var client = &http.Client{Timeout: 5 * time.Second}
-
-// Addr returns the relay address from the environment ("" when unset).
-func Addr() string { return os.Getenv(EnvVar) }
 
 // Register routes project's deliveries to target (a base URL serving
 // /functions/...). Registering again replaces the target.

@@ -43,7 +43,7 @@ func Serve(t testing.TB, d *app.Deps, spec fn.Spec, handler ...trigger.Handler) 
 	t.Helper()
 	testenv.Require(t, "FIRESTORE_EMULATOR_HOST", relay.EnvVar)
 	ctx := context.Background()
-	addr := relay.Addr()
+	addr := os.Getenv(relay.EnvVar)
 	if !relay.Healthy(ctx, addr) {
 		t.Fatalf("no trigger relay answers on %s=%s: run the tests with `make test` (scripts/stack starts it and the Firestore emulator with --functions_emulator pointing at it)", relay.EnvVar, addr)
 	}
@@ -106,7 +106,7 @@ func (s *Server) Wait(t testing.TB, timeout time.Duration, what string, cond fun
 				return
 			}
 			t.Fatalf("timed out after %s waiting for %s (%d deliveries handled; is the Firestore emulator started with --functions_emulator=%s?)",
-				timeout, what, len(s.Deliveries()), relay.Addr())
+				timeout, what, len(s.Deliveries()), os.Getenv(relay.EnvVar))
 		}
 	}
 }
