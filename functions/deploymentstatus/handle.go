@@ -185,18 +185,29 @@ func apply(ctx context.Context, d *app.Deps, site, machine, deploymentID string,
 	var outcome string
 	err := fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		outcome = ""
-		snaps, err := tx.GetAll([]*firestore.DocumentRef{depRef, doneRef})
-		if err != nil {
-			return err
-		}
-		if !snaps[0].Exists() {
+		dep, err := tx.Get(depRef)
+		if store.NotFound(err) {
 			outcome = "deployment not found"
 			return errUnchanged
 		}
-		doc := snaps[0].Data()
+		if err != nil {
+			return err
+		}
+		doc := dep.Data()
+		// The agent's completed document is read outside the transaction's
+		// locks, after the deployment's: a transactional read would lock it,
+		// and the agent's own writes to it then wait on us and fail under
+		// load ("Transaction lock timeout"; the load run lost deployments
+		// that way). Read after the deployment, on every attempt, it is at
+		// least as new as what any transaction that committed before ours
+		// saw, so a late event never rolls a target back.
 		var current map[string]any
-		if snaps[1].Exists() {
-			current = snaps[1].Data()
+		done, err := doneRef.Get(ctx)
+		switch {
+		case err == nil:
+			current = done.Data()
+		case !store.NotFound(err):
+			return err
 		}
 		dec := Decide(current, deploymentID, changed)
 		if dec.ID == "" {
