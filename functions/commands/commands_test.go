@@ -246,6 +246,24 @@ func TestSendWaitClientGone(t *testing.T) {
 	}
 }
 
+// A wait cut by a deadline (the route's, when Firestore holds the send) is
+// a retryable 504, not the 499 of a client that left: the client is still
+// there and reads it.
+func TestSendWaitDeadlineIs504(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, "POST", sendPath,
+		strings.NewReader(`{"siteId":"site-a","machineId":"m","command":"x","wait":true,"timeout":100}`))
+	req.Header.Set("x-api-key", f.admin.APIKey())
+	start := time.Now()
+	rec := httptest.NewRecorder()
+	f.H.ServeHTTP(rec, req)
+	if el := time.Since(start); el > 5*time.Second || rec.Code != http.StatusGatewayTimeout {
+		t.Errorf("status %d after %v: %s", rec.Code, el, rec.Body)
+	}
+}
+
 func TestClear(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

@@ -120,14 +120,19 @@ func (h *handlers) enqueue(ctx context.Context, siteID, machineID, id string, cm
 }
 
 // wait is cmdqueue.Wait with its errors as responses: ErrTimeout passes
-// through, a client that went away gets ErrClientGone.
+// through, a client that went away gets ErrClientGone, a wait cut by the
+// route's deadline web.ErrTimeout (504).
 func (h *handlers) wait(ctx context.Context, siteID, machineID, id string, d time.Duration) (any, error) {
 	res, err := cmdqueue.Wait(ctx, h.d.Firestore, siteID, machineID, id, d)
 	switch {
 	case err == nil, errors.Is(err, cmdqueue.ErrTimeout):
 		return res, err
-	case ctx.Err() != nil:
+	case errors.Is(ctx.Err(), context.Canceled):
 		return nil, ErrClientGone.Wrap(err)
+	case ctx.Err() != nil:
+		// The route's deadline, not the client: a retryable 504 (the load
+		// run found a 499 here when a Firestore outage held the send).
+		return nil, web.ErrTimeout.Wrap(err)
 	default:
 		return nil, web.Internal(err)
 	}
