@@ -15,11 +15,17 @@ TESTTIMEOUT ?= 20m
 TESTPAR     ?= 2
 BENCH       ?= .
 BENCHTIME   ?= 1s
+# make load: simulated agents, the steady phase, faults (on/off or a list), ramp.
+AGENTS      ?= 50
+DURATION    ?= 10m
+FAULTS      ?= off
+RAMP        ?= 1m
+LOADFLAGS   ?=
 
 STACK := .stack/bin/stack
 NODE_STAMP := tools/node_modules/.package-lock.json
 
-.PHONY: help deps chromium dev test bench bench-server fmt vet clean up down status stack-bin
+.PHONY: help deps chromium dev test bench bench-server load fmt vet clean up down status stack-bin
 
 help: ## show this help
 	@echo "owlette server. Targets:"
@@ -65,6 +71,11 @@ bench: deps stack-bin ## benchmarks against the emulators (BENCH=regexp BENCHTIM
 
 bench-server: deps stack-bin ## cold start, p50/p99 latency and RSS of the dev server (scripts/bench)
 	$(STACK) run -- $(GO) run ./scripts/bench
+
+# Built, not `go run`, so Ctrl-C and the exit status reach the tool itself.
+load: deps stack-bin ## load run: AGENTS simulated agents + operators against its own dev server (DURATION=10m FAULTS=off|on RAMP=1m LOADFLAGS=…)
+	@$(GO) build -o .stack/bin/load ./scripts/load
+	$(STACK) run --dev-env -- .stack/bin/load -agents $(AGENTS) -duration $(DURATION) -faults $(FAULTS) -ramp $(RAMP) $(LOADFLAGS)
 
 up: stack-bin ## start the emulators and leave them running
 	$(STACK) up
