@@ -78,14 +78,5 @@ func TestDocsPageTryItOut(t *testing.T) {
 		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#operations-sites-listSites .live-responses-table').innerText`))
 		t.Fatalf("try it out answered %q: %s", status, body)
 	}
-	resources, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
-		`[location.href, ...performance.getEntriesByType('resource').map(e => e.name)]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range resources {
-		if !strings.HasPrefix(u, srv.URL+"/") {
-			t.Errorf("the page fetched %s (not the dev server)", u)
-		}
-	}
+	browsertest.FetchedOnlyFrom(ctx, t, srv.URL)
 }

@@ -77,16 +77,7 @@ func TestBrowserRendersEveryOperation(t *testing.T) {
 	if err != nil || !strings.Contains(title, "owlette API") {
 		t.Errorf("title = %q (%v)", title, err)
 	}
-	resources, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
-		`[location.href, ...performance.getEntriesByType('resource').map(e => e.name)]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range resources {
-		if !strings.HasPrefix(u, srv.URL+"/") {
-			t.Errorf("the page fetched %s (not same-origin)", u)
-		}
-	}
+	browsertest.FetchedOnlyFrom(ctx, t, srv.URL)
 	if p := os.Getenv("APIDOCS_SCREENSHOT"); p != "" {
 		if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
 			_ = os.WriteFile(p, png, 0o644)

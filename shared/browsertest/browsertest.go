@@ -7,6 +7,7 @@ package browsertest
 import (
 	"context"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,4 +45,21 @@ func New(t testing.TB, timeout time.Duration) context.Context {
 	ctx, cancelT := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() { cancelT(); cancel(); cancelAlloc() })
 	return ctx
+}
+
+// FetchedOnlyFrom fails t for every resource the page in ctx loaded (its own
+// address included) that is not under origin: the docs pages bundle their
+// assets and must fetch nothing from a CDN.
+func FetchedOnlyFrom(ctx context.Context, t testing.TB, origin string) {
+	t.Helper()
+	resources, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`[location.href, ...performance.getEntriesByType('resource').map(e => e.name)]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range resources {
+		if !strings.HasPrefix(u, origin+"/") {
+			t.Errorf("the page fetched %s (not from %s)", u, origin)
+		}
+	}
 }
